@@ -1,0 +1,194 @@
+import { type Connection, ConnectionImpl, type Lifecycle } from './connection.js'
+import type { Contract, EmptyContract, Handlers } from './contract.js'
+import { defineContract } from './contract.js'
+import { createAllowedOrigins } from './gate/allowed-origins.js'
+import type { TraceSink } from './rpc/session.js'
+import { EndpointTransport } from './transport/endpoint-transport.js'
+import type { Endpoint, Rejection, Transport } from './transport/transport.js'
+import { WindowTransport } from './transport/window-transport.js'
+
+/** What `connect()` can talk to. */
+export type ConnectTarget = HTMLIFrameElement | Window | MessagePort | Worker | Endpoint
+
+/** Options of {@link connect}. */
+export interface ConnectOptions<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
+  /** The peer: an iframe element, a window (`parent`, `opener`, a popup), a `MessagePort`, a `Worker`, or a worker's `self`. */
+  target: ConnectTarget
+  /**
+   * Origins that may talk to this window: exact (`'https://widget.example'`)
+   * or a subdomain pattern (`'https://*.example.com'`). Required for window
+   * targets; `'*'` is refused.
+   */
+  allowedOrigins?: readonly string[]
+  /** Accept the opaque origin `'null'` (sandboxed frames), still bound to the one target window. */
+  allowOpaqueOrigin?: boolean
+  /** The contract of the peer: what we call, and the events we listen to. */
+  remote?: R
+  /** What this side serves, and the events it emits. */
+  local?: { contract: L; handlers: Handlers<L> }
+  /** Default per-call timeout in ms (default 10 000); `Infinity` for none. */
+  timeout?: number
+  /** How long the first handshake may take before `ready` rejects with `TimeoutError` (default 10 000). */
+  connectTimeout?: number
+  /** Names one of several independent connections between the same two windows (default `''`). */
+  channel?: string
+  /** Called once for each message that was dropped: wrong origin, wrong source, malformed, unknown id... */
+  onRejected?: (rejection: Rejection) => void
+  /** Sends handler stack traces to the caller. Off by default: stacks reveal file URLs. */
+  debug?: boolean
+  /** Receives every message sent and received on the session. Off (and free) by default. */
+  trace?: TraceSink
+}
+
+const DEFAULT_TIMEOUT = 10_000
+const EMPTY: Contract = defineContract({})
+
+function isWindow(target: object): target is Window {
+  try {
+    // A WindowProxy is its own `window`, and that property may be read cross-origin.
+    return (target as Window).window === target
+  } catch {
+    return false
+  }
+}
+
+function isIframe(target: object): target is HTMLIFrameElement {
+  return 'contentWindow' in target && (target as unknown as Node).nodeType === 1
+}
+
+function isEndpoint(target: object): target is Endpoint {
+  return (
+    typeof (target as Endpoint).postMessage === 'function' &&
+    typeof (target as Endpoint).addEventListener === 'function'
+  )
+}
+
+const COOP_HINT =
+  "If this page is a cross-origin popup, its opener may send 'Cross-Origin-Opener-Policy: same-origin', which severs window.opener; the opener should send 'Cross-Origin-Opener-Policy: same-origin-allow-popups' instead."
+
+function resolvePeerWindow(target: ConnectOptions['target'], host: Window | undefined): Window | undefined {
+  if (isIframe(target)) {
+    const win = target.contentWindow
+    if (win === null)
+      throw new TypeError(
+        'connect(): the iframe has no window yet; insert it into the document before calling connect()',
+      )
+    return win
+  }
+  if (isWindow(target)) {
+    if (target === host) {
+      throw new TypeError(
+        'connect(): target is this window itself; if you meant window.parent, this page is not framed',
+      )
+    }
+    if (target.closed) {
+      throw new TypeError(`connect(): the target window is already closed. ${COOP_HINT}`)
+    }
+    return target
+  }
+  return undefined
+}
+
+function hostWindow(): Window | undefined {
+  const g = globalThis as unknown as Partial<Window>
+  return typeof g.window === 'object' && g.window === g ? (g as Window) : undefined
+}
+
+function checkHandlers(
+  local: ConnectOptions<Contract, Contract>['local'],
+): Record<string, (...args: any[]) => unknown> {
+  if (local === undefined) return Object.create(null)
+  const handlers = local.handlers as Record<string, unknown> | undefined
+  if (typeof handlers !== 'object' || handlers === null)
+    throw new TypeError('connect(): local.handlers must be an object with one function per method')
+  const table: Record<string, (...args: any[]) => unknown> = Object.create(null)
+  for (const name of Object.keys(local.contract.methods)) {
+    const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined
+    if (typeof handler !== 'function')
+      throw new TypeError(`connect(): local.handlers.${name} must be a function (the contract declares it)`)
+    table[name] = handler as (...args: any[]) => unknown
+  }
+  return table
+}
+
+function checkTimeout(name: string, value: number | undefined): number {
+  if (value === undefined) return DEFAULT_TIMEOUT
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+    throw new TypeError(
+      `connect(): ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`,
+    )
+  }
+  return value
+}
+
+/**
+ * Opens a typed, origin-gated connection to another window, a port or a worker.
+ *
+ * @example
+ * const conn = connect({
+ *   target: document.querySelector('iframe')!,
+ *   allowedOrigins: ['https://widget.example'],
+ *   remote: widgetApi,
+ *   local: { contract: hostApi, handlers: { getTheme: () => 'dark' } },
+ * })
+ * const widget = await conn.ready
+ * await widget.add(1, 2) // 3, validated on both sides
+ * conn.on('resized', ({ height }) => { iframe.style.height = `${height}px` })
+ */
+export function connect<R extends Contract = EmptyContract, L extends Contract = EmptyContract>(
+  options: ConnectOptions<R, L>,
+): Connection<R, L> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('connect(): pass an options object')
+  const { target } = options
+  if (typeof target !== 'object' || target === null) {
+    throw new TypeError(
+      `connect(): target is ${target === null ? 'null' : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
+    )
+  }
+  const host = hostWindow()
+  const peer = resolvePeerWindow(target, host)
+  const reporter = { connection: undefined as ConnectionImpl<R, L> | undefined }
+  const userSink = options.onRejected
+  const onRejected = (rejection: Rejection): void => {
+    reporter.connection?.peerLeftAllowedOrigins(rejection)
+    if (userSink === undefined) return
+    try {
+      userSink(rejection)
+    } catch {
+      // A throwing hook must not open a way to break the gate.
+    }
+  }
+  let link: Transport
+  const lifecycle: { -readonly [K in keyof Lifecycle]: Lifecycle[K] } = { host }
+  if (peer !== undefined) {
+    const allowed = createAllowedOrigins(options.allowedOrigins, {
+      allowOpaqueOrigin: options.allowOpaqueOrigin === true,
+    })
+    if (host === undefined) throw new TypeError('connect(): a window target needs a window to listen on')
+    link = new WindowTransport(peer, allowed, onRejected, host)
+    lifecycle.peerGone = () => peer.closed
+  } else if (isEndpoint(target)) {
+    link = new EndpointTransport(target)
+  } else {
+    throw new TypeError(
+      'connect(): target must be an iframe element, a window, a MessagePort, a Worker or a worker scope',
+    )
+  }
+  const channel = options.channel ?? ''
+  if (typeof channel !== 'string') throw new TypeError('connect(): channel must be a string')
+  const connection = new ConnectionImpl<R, L>({
+    link,
+    lifecycle,
+    channel,
+    remote: options.remote ?? EMPTY,
+    local: options.local?.contract ?? EMPTY,
+    handlers: checkHandlers(options.local as ConnectOptions<Contract, Contract>['local']),
+    timeout: checkTimeout('timeout', options.timeout),
+    connectTimeout: checkTimeout('connectTimeout', options.connectTimeout),
+    debug: options.debug === true,
+    trace: options.trace,
+    onRejected,
+  })
+  reporter.connection = connection
+  return connection
+}

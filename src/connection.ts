@@ -1,0 +1,321 @@
+import type { Contract, EmptyContract, EventInput, EventName, EventOutput, RemoteProxy } from './contract.js'
+import {
+  DisconnectedError,
+  type DisconnectReason,
+  type HandshakeError,
+  type PortcullisError,
+  TimeoutError,
+} from './errors.js'
+import { Handshake } from './protocol/handshake.js'
+import { createRemoteProxy } from './remote-proxy.js'
+import { Caller } from './rpc/caller.js'
+import { EventHub } from './rpc/event-hub.js'
+import { Responder, type ServedMethod } from './rpc/responder.js'
+import { Session, type TraceSink } from './rpc/session.js'
+import { takeTransfer } from './rpc/transfer.js'
+import { EndpointTransport } from './transport/endpoint-transport.js'
+import type { Rejection, RejectionSink, Transport } from './transport/transport.js'
+
+/** Where a connection is in its life. */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** Why the state last changed. */
+export type StateCause = 'connect' | 'handshake' | 'connect-timeout' | 'version-mismatch' | DisconnectReason
+
+export type StateListener = (state: ConnectionState, cause: StateCause) => void
+
+/** A live link to one peer. Returned by `connect()`. */
+export interface Connection<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
+  /** Resolves with the typed proxy once the handshake is done; a new promise while reconnecting. */
+  readonly ready: Promise<RemoteProxy<R>>
+  /** The typed proxy; calls made before the connection opens wait for it (bounded by their timeout). */
+  readonly remote: RemoteProxy<R>
+  readonly state: ConnectionState
+  /** Why the state last changed, e.g. `'peer-gone'` or `'origin-changed'`. */
+  readonly cause: StateCause
+  /** Listens for state changes; returns an unsubscribe function. */
+  onStateChange(listener: StateListener): () => void
+  /** Listens for an event the peer emits; the payload has been validated. Returns an unsubscribe function. */
+  on<K extends EventName<R>>(name: K, listener: (payload: EventOutput<R, K>) => void): () => void
+  /** Emits an event declared by this side's contract. Queued until the connection is open. */
+  emit<K extends EventName<L>>(name: K, payload: EventInput<L, K>): void
+  /** Rejects every pending call with `DisconnectedError`, tells the peer, removes every listener. Idempotent. */
+  close(): void
+}
+
+/** How to watch for the peer disappearing, and for this page going away. */
+export interface Lifecycle {
+  /** True once the peer window is gone (iframe removed, popup closed). */
+  readonly peerGone?: () => boolean
+  /** The window this code runs in, for pagehide/pageshow. */
+  readonly host?: Window
+}
+
+export interface ConnectionSetup {
+  readonly link: Transport
+  readonly lifecycle: Lifecycle
+  readonly channel: string
+  readonly remote: Contract
+  readonly local: Contract
+  readonly handlers: Readonly<Record<string, ServedMethod['handler']>>
+  readonly timeout: number
+  readonly connectTimeout: number
+  readonly debug: boolean
+  readonly trace: TraceSink | undefined
+  readonly onRejected: RejectionSink
+}
+
+const PEER_WATCH_MS = 200
+const MAX_QUEUED_EVENTS = 1024
+
+interface Deferred<T> {
+  promise: Promise<T>
+  resolve(value: T): void
+  reject(error: unknown): void
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (error: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  // A connection nobody awaits must not cause an unhandled rejection.
+  promise.catch(() => {})
+  return { promise, resolve, reject }
+}
+
+const CAUSE_MESSAGES: Record<DisconnectReason, string> = {
+  closed: 'the connection was closed',
+  'peer-closed': 'the peer closed the connection',
+  'peer-unloaded': 'the peer page unloaded (reload or navigation)',
+  'peer-gone': 'the peer window is gone (iframe removed or popup closed)',
+  'peer-reloaded': 'the peer page reloaded',
+  'origin-changed': 'the peer navigated to an origin that is not allowed',
+}
+
+function disconnected(reason: DisconnectReason): DisconnectedError {
+  return new DisconnectedError(reason, CAUSE_MESSAGES[reason])
+}
+
+/** The state machine behind `connect()`: handshake, sessions, reconnects, teardown. */
+export class ConnectionImpl<R extends Contract, L extends Contract> implements Connection<R, L> {
+  readonly remote: RemoteProxy<R>
+  private currentState: ConnectionState = 'connecting'
+  private currentCause: StateCause = 'connect'
+  private readyDeferred = deferred<RemoteProxy<R>>()
+  private readonly caller: Caller
+  private readonly events: EventHub
+  private readonly handshake: Handshake
+  private readonly served: Record<string, ServedMethod>
+  private session: Session | undefined
+  private readonly stateListeners = new Set<StateListener>()
+  private outbox: Array<{ message: object; transfer: Transferable[] | undefined }> = []
+  private connectTimer: ReturnType<typeof setTimeout> | undefined
+  private peerWatch: ReturnType<typeof setInterval> | undefined
+  private everOpened = false
+  private readonly removeHostListeners: () => void
+
+  constructor(private readonly setup: ConnectionSetup) {
+    const outputs: Record<string, ServedMethod['output']> = Object.create(null)
+    for (const [name, method] of Object.entries(setup.remote.methods)) outputs[name] = method.output
+    this.caller = new Caller(outputs, setup.timeout)
+    this.served = Object.create(null)
+    for (const [name, method] of Object.entries(setup.local.methods)) {
+      this.served[name] = {
+        input: method.input,
+        output: method.output,
+        handler: setup.handlers[name] as ServedMethod['handler'],
+      }
+    }
+    this.events = new EventHub(setup.remote.events, setup.onRejected)
+    this.remote = createRemoteProxy(setup.remote as R, (method, args, options, transfer) =>
+      this.currentState === 'closed'
+        ? Promise.reject(disconnected('closed'))
+        : this.caller.call(method, args, options, transfer),
+    )
+    this.handshake = new Handshake(setup.link, setup.channel, {
+      onSession: (port) => this.openSession(port),
+      onFailure: (error) => this.fail(error, 'version-mismatch'),
+      onRejected: setup.onRejected,
+    })
+    this.removeHostListeners = this.watchHost(setup.lifecycle.host)
+    if (Number.isFinite(setup.connectTimeout)) {
+      this.connectTimer = setTimeout(() => {
+        this.fail(
+          new TimeoutError(
+            `handshake did not complete within ${setup.connectTimeout} ms; is connect() called on the other side, with this origin allowed?`,
+          ),
+          'connect-timeout',
+        )
+      }, setup.connectTimeout)
+    }
+    const peerGone = setup.lifecycle.peerGone
+    if (peerGone) {
+      this.peerWatch = setInterval(() => {
+        if (peerGone()) this.shutdown('peer-gone', false)
+      }, PEER_WATCH_MS)
+    }
+    this.handshake.seek()
+  }
+
+  get state(): ConnectionState {
+    return this.currentState
+  }
+
+  /** Why the state last changed. */
+  get cause(): StateCause {
+    return this.currentCause
+  }
+
+  get ready(): Promise<RemoteProxy<R>> {
+    return this.readyDeferred.promise
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.stateListeners.add(listener)
+    return () => {
+      this.stateListeners.delete(listener)
+    }
+  }
+
+  on<K extends EventName<R>>(name: K, listener: (payload: EventOutput<R, K>) => void): () => void {
+    return this.events.on(name, listener)
+  }
+
+  emit<K extends EventName<L>>(name: K, payload: EventInput<L, K>): void {
+    if (!Object.hasOwn(this.setup.local.events, name)) {
+      throw new TypeError(`emit("${String(name)}"): this side's contract declares no such event`)
+    }
+    if (this.currentState === 'closed') throw disconnected('closed')
+    const transfer: Transferable[] = []
+    takeTransfer(payload, transfer)
+    const message = { k: 'v', m: name, d: payload }
+    const list = transfer.length > 0 ? transfer : undefined
+    if (this.session) this.session.send(message, list)
+    else {
+      if (this.outbox.length >= MAX_QUEUED_EVENTS) this.outbox.shift()
+      this.outbox.push({ message, transfer: list })
+    }
+  }
+
+  close(): void {
+    this.shutdown('closed', 'closed')
+  }
+
+  private setState(state: ConnectionState, cause: StateCause): void {
+    if (this.currentState === state && this.currentCause === cause) return
+    this.currentState = state
+    this.currentCause = cause
+    for (const listener of [...this.stateListeners]) {
+      try {
+        listener(state, cause)
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error
+        })
+      }
+    }
+  }
+
+  private openSession(port: MessagePort): void {
+    if (this.currentState === 'closed') {
+      port.close()
+      return
+    }
+    const reconnect = this.session !== undefined
+    this.session?.end(disconnected('peer-reloaded'), false)
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
+    this.connectTimer = undefined
+    this.session = new Session(new EndpointTransport(port, true), {
+      channel: this.setup.channel,
+      caller: this.caller,
+      responder: (send) =>
+        Object.keys(this.served).length > 0 ? new Responder(this.served, send, this.setup.debug) : undefined,
+      events: this.events,
+      onPeerClose: (reason) => {
+        if (reason === 'unload') this.lose('peer-unloaded')
+        else this.shutdown('peer-closed', false)
+      },
+      onRejected: this.setup.onRejected,
+      trace: this.setup.trace,
+    })
+    const session = this.session
+    for (const { message, transfer } of this.outbox) session.send(message, transfer)
+    this.outbox = []
+    this.setState('open', reconnect || this.everOpened ? 'peer-reloaded' : 'handshake')
+    this.everOpened = true
+    this.readyDeferred.resolve(this.remote)
+  }
+
+  /** The session is gone but the peer may come back (reload, navigation). */
+  private lose(reason: DisconnectReason): void {
+    if (this.currentState === 'closed') return
+    this.session?.end(disconnected(reason), false)
+    this.session = undefined
+    if (this.currentState === 'open') this.readyDeferred = deferred()
+    this.setState('reconnecting', reason)
+  }
+
+  private fail(error: HandshakeError | TimeoutError, cause: StateCause): void {
+    if (this.currentState === 'closed') return
+    this.readyDeferred.reject(error)
+    this.teardown(error, false)
+    this.setState('closed', cause)
+    this.stateListeners.clear()
+  }
+
+  private shutdown(reason: DisconnectReason, notifyPeer: 'closed' | false): void {
+    if (this.currentState === 'closed') return
+    const error = disconnected(reason)
+    this.readyDeferred.reject(error)
+    this.teardown(error, notifyPeer)
+    this.setState('closed', reason)
+    this.stateListeners.clear()
+  }
+
+  private teardown(error: PortcullisError, notifyPeer: 'closed' | false): void {
+    this.session?.end(error instanceof DisconnectedError ? error : disconnected('closed'), notifyPeer)
+    this.session = undefined
+    this.caller.rejectAll(error)
+    this.handshake.stop()
+    this.setup.link.close()
+    this.events.clear()
+    this.outbox = []
+    this.removeHostListeners()
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
+    if (this.peerWatch !== undefined) clearInterval(this.peerWatch)
+    this.connectTimer = undefined
+    this.peerWatch = undefined
+  }
+
+  // The page going away (or into the back/forward cache) tells the peer,
+  // so its pending calls reject at once instead of waiting out their timeout.
+  private watchHost(host: Window | undefined): () => void {
+    if (host === undefined || typeof host.addEventListener !== 'function') return () => {}
+    const onHide = (): void => {
+      if (this.session === undefined) return
+      this.session.end(disconnected('closed'), 'unload')
+      this.session = undefined
+      this.readyDeferred = deferred()
+      this.setState('reconnecting', 'closed')
+    }
+    const onShow = (event: PageTransitionEvent): void => {
+      if (event.persisted && this.currentState === 'reconnecting') this.handshake.seek()
+    }
+    host.addEventListener('pagehide', onHide)
+    host.addEventListener('pageshow', onShow)
+    return () => {
+      host.removeEventListener('pagehide', onHide)
+      host.removeEventListener('pageshow', onShow)
+    }
+  }
+
+  /** Used by connect() to react to a peer that navigated to a disallowed origin. */
+  peerLeftAllowedOrigins(rejection: Rejection): void {
+    if (!rejection.fromPeer || rejection.reason !== 'origin') return
+    if (this.currentState === 'open') this.lose('origin-changed')
+    else if (this.currentState === 'reconnecting') this.setState('reconnecting', 'origin-changed')
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Every error portcullis produces is a {@link PortcullisError} with a stable
+ * `code`, so callers can branch on `err.code` across bundles and realms where
+ * `instanceof` may fail.
+ */
+export type ErrorCode =
+  | 'ORIGIN'
+  | 'VALIDATION'
+  | 'TIMEOUT'
+  | 'ABORT'
+  | 'DISCONNECTED'
+  | 'REMOTE'
+  | 'LIMIT'
+  | 'HANDSHAKE'
+
+/** Base class of every error thrown or rejected by portcullis. */
+export class PortcullisError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A message or a target came from, or would go to, an origin that is not allowed. */
+export class OriginError extends PortcullisError {
+  constructor(message: string) {
+    super('ORIGIN', message)
+  }
+}
+
+/** One problem found by a schema: where (`path`) and what (`message`). */
+export interface ValidationIssue {
+  readonly path: readonly PropertyKey[]
+  readonly message: string
+}
+
+/** Which value failed its schema. */
+export type ValidationTarget = 'arguments' | 'result' | 'event'
+
+/**
+ * A value did not match its contract schema. `side` says which window found
+ * it: `'local'` when this window checked, `'remote'` when the peer refused
+ * the value we sent.
+ */
+export class ValidationError extends PortcullisError {
+  readonly issues: readonly ValidationIssue[]
+  readonly target: ValidationTarget
+  readonly side: 'local' | 'remote'
+  readonly method: string
+  constructor(
+    target: ValidationTarget,
+    method: string,
+    issues: readonly ValidationIssue[],
+    side: 'local' | 'remote' = 'local',
+  ) {
+    const first = issues[0]
+    const where = first && first.path.length > 0 ? ` at ${first.path.map(String).join('.')}` : ''
+    super('VALIDATION', `invalid ${target} for "${method}"${where}: ${first ? first.message : 'rejected by schema'}`)
+    this.issues = issues
+    this.target = target
+    this.side = side
+    this.method = method
+  }
+}
+
+/** A call, or the handshake, did not finish in time. */
+export class TimeoutError extends PortcullisError {
+  constructor(message: string) {
+    super('TIMEOUT', message)
+  }
+}
+
+/** The caller's `AbortSignal` fired before the reply arrived. */
+export class AbortError extends PortcullisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ABORT', message, options)
+  }
+}
+
+/** Why a connection ended or a call lost its session. */
+export type DisconnectReason =
+  | 'closed'
+  | 'peer-closed'
+  | 'peer-unloaded'
+  | 'peer-gone'
+  | 'peer-reloaded'
+  | 'origin-changed'
+
+/** The connection closed, or the peer went away, while a call was in flight. */
+export class DisconnectedError extends PortcullisError {
+  readonly reason: DisconnectReason
+  constructor(reason: DisconnectReason, message: string) {
+    super('DISCONNECTED', message)
+    this.reason = reason
+  }
+}
+
+/**
+ * The remote handler threw. `remoteName`, `message`, `data` (own enumerable
+ * properties of the thrown value) and `cause` cross the wire; `remoteStack`
+ * only when the answering side set `debug: true`.
+ */
+export class RemoteError extends PortcullisError {
+  readonly remoteName: string
+  readonly data: Readonly<Record<string, unknown>>
+  readonly remoteStack: string | undefined
+  constructor(
+    remoteName: string,
+    message: string,
+    data: Record<string, unknown>,
+    options: { cause?: unknown; stack?: string } = {},
+  ) {
+    super('REMOTE', message, 'cause' in options ? { cause: options.cause } : undefined)
+    this.remoteName = remoteName
+    this.data = data
+    this.remoteStack = options.stack
+  }
+}
+
+/** A message exceeds the size or nesting-depth limit. */
+export class LimitError extends PortcullisError {
+  constructor(message: string) {
+    super('LIMIT', message)
+  }
+}
+
+/** The handshake failed for a reason other than time: for example a protocol version mismatch. */
+export class HandshakeError extends PortcullisError {
+  constructor(message: string) {
+    super('HANDSHAKE', message)
+  }
+}

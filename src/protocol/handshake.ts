@@ -1,0 +1,156 @@
+import { nanoid } from 'nanoid'
+import { HandshakeError } from '../errors.js'
+import type { RejectionSink, Transport } from '../transport/transport.js'
+import { type Ack, PROTOCOL_VERSION, parseLinkMessage, type Syn } from './envelope.js'
+
+/** What the handshake reports to the connection that runs it. */
+export interface HandshakeEvents {
+  /** A private port to the peer is ready; `peerNonce` names the peer's page instance. */
+  onSession(port: MessagePort, peerNonce: string): void
+  /** The peer cannot be talked to (for example a protocol version mismatch). */
+  onFailure(error: HandshakeError): void
+  onRejected: RejectionSink
+}
+
+const FIRST_RETRY_MS = 20
+const MAX_RETRY_MS = 1000
+// Bounds on what a chatty peer window can make us remember.
+const MAX_REMEMBERED = 64
+
+/**
+ * The symmetric handshake. Both sides announce a SYN carrying a random nonce;
+ * whichever side holds the greater nonce leads: it creates a `MessageChannel`
+ * and sends one end in an ACK to the peer's concrete origin; the follower
+ * checks that the ACK echoes its nonce and names its channel, and answers
+ * `fin` over the port. Either side may start first; a follower that hears a
+ * SYN answers with its own at once, so the later side never waits for a retry.
+ *
+ * It keeps listening after a session is made: a SYN with a new nonce is the
+ * peer's page reloaded or navigated, and leads to a new session.
+ */
+export class Handshake {
+  private nonce = nanoid()
+  private sessionPeerNonce: string | undefined
+  private retryTimer: ReturnType<typeof setTimeout> | undefined
+  private retryDelay = FIRST_RETRY_MS
+  private readonly answered = new Set<string>()
+  private readonly offered = new Map<string, MessagePort>()
+  private stopped = false
+
+  constructor(
+    private readonly link: Transport,
+    private readonly channel: string,
+    private readonly events: HandshakeEvents,
+  ) {
+    link.listen((data, ports) => this.receive(data, ports))
+  }
+
+  /** Starts (or restarts, with a fresh nonce) announcing this side until a session is made. */
+  seek(): void {
+    if (this.stopped) return
+    this.nonce = nanoid()
+    this.answered.clear()
+    this.retryDelay = FIRST_RETRY_MS
+    this.clearRetry()
+    this.announce()
+  }
+
+  /** Stops every timer and closes every offered port. The link is the caller's to close. */
+  stop(): void {
+    this.stopped = true
+    this.clearRetry()
+    for (const port of this.offered.values()) port.close()
+    this.offered.clear()
+  }
+
+  private announce(): void {
+    const syn: Syn = { pc: PROTOCOL_VERSION, k: 's', n: this.nonce }
+    this.link.announce(syn)
+    this.retryTimer = setTimeout(() => {
+      this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS)
+      this.announce()
+    }, this.retryDelay)
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
+    this.retryTimer = undefined
+  }
+
+  private receive(data: unknown, ports: readonly MessagePort[]): void {
+    if (this.stopped) return
+    const parsed = parseLinkMessage(data)
+    if (!parsed.ok) {
+      this.events.onRejected({ reason: parsed.reason, detail: parsed.detail })
+      if (parsed.reason === 'version') {
+        // Make sure the peer sees our version too, so both sides fail clearly.
+        this.link.announce({ pc: PROTOCOL_VERSION, k: 's', n: this.nonce } satisfies Syn)
+        this.stop()
+        this.events.onFailure(
+          new HandshakeError(`${parsed.detail}; load the same major version of portcullis on both sides`),
+        )
+      }
+      return
+    }
+    const message = parsed.message
+    if (message.k === 's') this.onSyn(message)
+    else this.onAck(message, ports[0])
+  }
+
+  private onSyn(syn: Syn): void {
+    const peer = syn.n
+    if (peer === this.nonce || peer === this.sessionPeerNonce || this.answered.has(peer)) return
+    remember(this.answered, peer)
+    if (this.nonce > peer) this.offerPort(peer)
+    else this.link.announce({ pc: PROTOCOL_VERSION, k: 's', n: this.nonce } satisfies Syn)
+  }
+
+  private offerPort(followerNonce: string): void {
+    const { port1, port2 } = new MessageChannel()
+    if (this.offered.size >= MAX_REMEMBERED) {
+      const [oldest, port] = this.offered.entries().next().value as [string, MessagePort]
+      port.close()
+      this.offered.delete(oldest)
+    }
+    this.offered.set(followerNonce, port1)
+    port1.onmessage = (event: MessageEvent) => {
+      const data = event.data as { k?: unknown } | null
+      if (typeof data !== 'object' || data === null || data.k !== 'f') return
+      port1.onmessage = null
+      this.offered.delete(followerNonce)
+      this.established(port1, followerNonce)
+    }
+    const ack: Ack = { pc: PROTOCOL_VERSION, k: 'a', n: followerNonce, l: this.nonce, c: this.channel }
+    this.link.post(ack, [port2])
+  }
+
+  private onAck(ack: Ack, port: MessagePort | undefined): void {
+    if (port === undefined) {
+      this.events.onRejected({ reason: 'schema', detail: 'handshake ACK without a port' })
+      return
+    }
+    // An ACK for another channel between the same windows, or a stale one: not ours.
+    if (ack.n !== this.nonce || ack.c !== this.channel || ack.l === this.sessionPeerNonce) {
+      port.close()
+      return
+    }
+    port.postMessage({ k: 'f' })
+    this.established(port, ack.l)
+  }
+
+  private established(port: MessagePort, peerNonce: string): void {
+    this.clearRetry()
+    this.sessionPeerNonce = peerNonce
+    for (const other of this.offered.values()) other.close()
+    this.offered.clear()
+    this.events.onSession(port, peerNonce)
+  }
+}
+
+function remember(set: Set<string>, value: string): void {
+  if (set.size >= MAX_REMEMBERED) {
+    const oldest = set.values().next().value as string
+    set.delete(oldest)
+  }
+  set.add(value)
+}

@@ -1,0 +1,181 @@
+import { nanoid } from 'nanoid'
+import { AbortError, TimeoutError, ValidationError } from '../errors.js'
+import type { CallMessage, FailureMessage, ResultMessage } from '../protocol/envelope.js'
+import { decodeError } from './error-codec.js'
+import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
+
+/** Per-call options, given through `remote.method.with(options)`. */
+export interface CallOptions {
+  /** Milliseconds before the call rejects with `TimeoutError`; `Infinity` for none. */
+  timeout?: number
+  /** Aborting rejects the call with `AbortError` and aborts the remote handler's signal. */
+  signal?: AbortSignal
+  /** Objects to transfer rather than copy (see also `transfer()`). */
+  transfer?: Transferable[]
+}
+
+/** Sends one session message; supplied by whoever owns the open port. */
+export type Send = (message: object, transfer?: Transferable[]) => void
+
+interface PendingCall {
+  readonly method: string
+  readonly message: CallMessage
+  readonly transfer: Transferable[] | undefined
+  readonly resolve: (value: unknown) => void
+  readonly reject: (error: unknown) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+  sent: boolean
+}
+
+// setTimeout fires at once for delays past 2^31-1 ms.
+const MAX_DELAY = 2_147_483_647
+const MAX_EXPIRED = 256
+
+/**
+ * The pending-call table of one connection. Ids come from nanoid, so a forged
+ * reply cannot guess them; a reply settles a call once, and only while the
+ * call is pending on the session that sent it. Calls made while no session is
+ * open wait here (their timeout running) and go out when one opens.
+ */
+export class Caller {
+  private readonly pending = new Map<string, PendingCall>()
+  // Ids that timed out or were aborted: a late reply to one is expected, not an attack.
+  private readonly expired = new Set<string>()
+  private send: Send | undefined
+
+  constructor(
+    private readonly outputs: Readonly<Record<string, StandardSchemaV1>>,
+    private readonly defaultTimeout: number,
+  ) {}
+
+  /** Number of calls waiting for a reply or for a session. */
+  get size(): number {
+    return this.pending.size
+  }
+
+  call(
+    method: string,
+    args: unknown[],
+    options: CallOptions | undefined,
+    transfer: Transferable[] | undefined,
+  ): Promise<unknown> {
+    const signal = options?.signal
+    if (signal?.aborted) {
+      return Promise.reject(
+        new AbortError(`call to "${method}" was aborted before it was sent`, { cause: signal.reason }),
+      )
+    }
+    const id = nanoid()
+    return new Promise((resolve, reject) => {
+      const call: PendingCall = {
+        method,
+        message: { k: 'c', i: id, m: method, a: args },
+        transfer,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        sent: false,
+      }
+      const timeout = options?.timeout ?? this.defaultTimeout
+      if (Number.isFinite(timeout)) {
+        call.timer = setTimeout(
+          () => {
+            this.fail(id, new TimeoutError(`call to "${method}" timed out after ${timeout} ms`), true)
+          },
+          Math.min(Math.max(0, timeout), MAX_DELAY),
+        )
+      }
+      if (signal) {
+        call.onAbort = () =>
+          this.fail(id, new AbortError(`call to "${method}" was aborted`, { cause: signal.reason }), true)
+        signal.addEventListener('abort', call.onAbort, { once: true })
+      }
+      this.pending.set(id, call)
+      if (this.send) this.transmit(call, this.send)
+    })
+  }
+
+  /** A session opened: send every call that was waiting for one. */
+  attach(send: Send): void {
+    this.send = send
+    for (const call of this.pending.values()) if (!call.sent) this.transmit(call, send)
+  }
+
+  /** The session ended: calls it carried reject; calls not yet sent keep waiting. */
+  detach(error: Error): void {
+    this.send = undefined
+    for (const [id, call] of this.pending) if (call.sent) this.fail(id, error, false)
+  }
+
+  /** The connection ended: every call rejects. */
+  rejectAll(error: Error): void {
+    this.send = undefined
+    for (const id of [...this.pending.keys()]) this.fail(id, error, false)
+    this.expired.clear()
+  }
+
+  /**
+   * Settles the call a reply names. Returns false when the id is not pending
+   * and was never ours to expect (a forged or replayed reply).
+   */
+  settle(reply: ResultMessage | FailureMessage): boolean {
+    const call = this.pending.get(reply.i)
+    if (call === undefined || !call.sent) {
+      if (!this.expired.delete(reply.i)) return false
+      return true
+    }
+    this.forget(reply.i, call)
+    if (reply.k === 'e') {
+      call.reject(decodeError(reply.e, call.method))
+      return true
+    }
+    const schema = this.outputs[call.method]
+    if (schema === undefined) {
+      call.resolve(reply.v)
+      return true
+    }
+    const checked = validate(schema, reply.v)
+    if (checked instanceof Promise) checked.then((c) => this.finish(call, c), call.reject)
+    else this.finish(call, checked)
+    return true
+  }
+
+  private finish(call: PendingCall, checked: Checked): void {
+    if (checked.ok) call.resolve(checked.value)
+    else call.reject(new ValidationError('result', call.method, checked.issues, 'local'))
+  }
+
+  private transmit(call: PendingCall, send: Send): void {
+    call.sent = true
+    try {
+      send(call.message, call.transfer)
+    } catch (error) {
+      // DataCloneError and the like: the caller learns at once, nothing is pending.
+      this.forget(call.message.i, call)
+      call.reject(error)
+    }
+  }
+
+  private fail(id: string, error: Error, expire: boolean): void {
+    const call = this.pending.get(id)
+    if (call === undefined) return
+    this.forget(id, call)
+    if (expire && call.sent) {
+      if (this.expired.size >= MAX_EXPIRED) this.expired.delete(this.expired.values().next().value as string)
+      this.expired.add(id)
+      // Tell the peer, so its handler's signal fires and it can stop working.
+      this.send?.({ k: 'q', i: id })
+    }
+    call.reject(error)
+  }
+
+  private forget(id: string, call: PendingCall): void {
+    this.pending.delete(id)
+    if (call.timer !== undefined) clearTimeout(call.timer)
+    if (call.onAbort && call.signal) call.signal.removeEventListener('abort', call.onAbort)
+  }
+}

@@ -1,0 +1,133 @@
+import {
+  AbortError,
+  LimitError,
+  PortcullisError,
+  RemoteError,
+  TimeoutError,
+  ValidationError,
+  type ValidationIssue,
+  type ValidationTarget,
+} from '../errors.js'
+import type { WireError } from '../protocol/envelope.js'
+
+const MAX_CAUSES = 4
+const MAX_DATA_DEPTH = 6
+const MAX_TEXT = 4096
+const RESERVED = new Set(['name', 'message', 'stack', 'cause'])
+
+function text(value: unknown, fallback: string): string {
+  return typeof value === 'string' ? value.slice(0, MAX_TEXT) : fallback
+}
+
+// Keeps what survives structured clone and means something to the caller;
+// drops functions, symbols, DOM objects and anything too deep.
+function plainData(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'function' || typeof value === 'symbol' ? undefined : value
+  }
+  if (depth >= MAX_DATA_DEPTH) return undefined
+  if (Array.isArray(value)) return value.map((item) => plainData(item, depth + 1))
+  if (value instanceof Date) return new Date(value.getTime())
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return undefined
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) {
+    const item = plainData((value as Record<string, unknown>)[key], depth + 1)
+    if (item !== undefined)
+      Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+function ownData(error: object): Record<string, unknown> | undefined {
+  // Our own errors carry their meaning in `code` and the fields encoded above.
+  if (error instanceof PortcullisError) return undefined
+  let data: Record<string, unknown> | undefined
+  for (const key of Object.keys(error)) {
+    if (RESERVED.has(key)) continue
+    const value = plainData((error as Record<string, unknown>)[key], 1)
+    if (value === undefined) continue
+    data ??= {}
+    Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return data
+}
+
+/**
+ * Turns whatever a handler threw into its wire form: name, message, code,
+ * own enumerable data and cause chain; the stack only when `debug` is on.
+ */
+export function encodeError(error: unknown, debug: boolean, depth = 0): WireError {
+  if (!(error instanceof Error)) {
+    return { n: 'Error', m: typeof error === 'string' ? error : String(error) }
+  }
+  const wire: WireError = { n: text(error.name, 'Error'), m: text(error.message, '') }
+  if (error instanceof PortcullisError) wire.c = error.code
+  if (error instanceof ValidationError) {
+    wire.t = error.target
+    wire.i = error.issues.map((issue) => ({
+      path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
+      message: issue.message,
+    }))
+  }
+  const data = ownData(error)
+  if (data !== undefined) wire.d = data
+  if (debug && typeof error.stack === 'string') wire.s = error.stack
+  if ('cause' in error && error.cause !== undefined && depth < MAX_CAUSES) {
+    wire.x = encodeError(error.cause, debug, depth + 1)
+  }
+  return wire
+}
+
+function readIssues(value: unknown): ValidationIssue[] {
+  if (!Array.isArray(value)) return []
+  return value.flatMap((item: unknown) => {
+    if (typeof item !== 'object' || item === null) return []
+    const { path, message } = item as { path?: unknown; message?: unknown }
+    return [
+      {
+        message: text(message, 'invalid'),
+        path: Array.isArray(path)
+          ? path.filter((p): p is string | number => typeof p === 'string' || typeof p === 'number')
+          : [],
+      },
+    ]
+  })
+}
+
+const TARGETS = new Set<unknown>(['arguments', 'result', 'event'])
+
+/**
+ * Revives a wire error sent by the peer in answer to a call of `method`:
+ * the peer's own checks come back as the matching class (`ValidationError`
+ * with `side: 'remote'`, `LimitError`, ...), anything a handler threw as a
+ * {@link RemoteError}.
+ */
+export function decodeError(wire: Record<string, unknown>, method: string, depth = 0): Error {
+  const name = text(wire.n, 'Error')
+  const message = text(wire.m, '')
+  switch (wire.c) {
+    case 'VALIDATION':
+      return new ValidationError(
+        TARGETS.has(wire.t) ? (wire.t as ValidationTarget) : 'arguments',
+        method,
+        readIssues(wire.i),
+        'remote',
+      )
+    case 'LIMIT':
+      return new LimitError(`peer refused the call to "${method}": ${message}`)
+    case 'TIMEOUT':
+      return new TimeoutError(`peer reported a timeout in "${method}": ${message}`)
+    case 'ABORT':
+      return new AbortError(`peer aborted "${method}": ${message}`)
+  }
+  const data = typeof wire.d === 'object' && wire.d !== null ? (plainData(wire.d, 0) as Record<string, unknown>) : {}
+  const cause =
+    typeof wire.x === 'object' && wire.x !== null && depth < MAX_CAUSES
+      ? decodeError(wire.x as Record<string, unknown>, method, depth + 1)
+      : undefined
+  const options: { cause?: unknown; stack?: string } = {}
+  if (cause !== undefined) options.cause = cause
+  if (typeof wire.s === 'string') options.stack = wire.s
+  return new RemoteError(name, message, data ?? {}, options)
+}

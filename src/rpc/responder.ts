@@ -1,0 +1,126 @@
+import { ValidationError } from '../errors.js'
+import type { CallMessage } from '../protocol/envelope.js'
+import type { Send } from './caller.js'
+import { encodeError } from './error-codec.js'
+import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
+import { takeTransfer } from './transfer.js'
+
+/** What a handler receives after its arguments. */
+export interface CallContext {
+  /** Fires when the caller aborts the call or it times out at the caller. */
+  readonly signal: AbortSignal
+}
+
+/** A handler as the RPC layer sees it: validated arguments, then the context. */
+export type Handler = (...args: any[]) => unknown
+
+/** One method this side serves: its schemas and its handler. */
+export interface ServedMethod {
+  readonly input: StandardSchemaV1
+  readonly output: StandardSchemaV1
+  readonly handler: Handler
+}
+
+/**
+ * Runs inbound calls. Methods live in a null-prototype table read as own
+ * properties, so `__proto__`, `constructor` or `toString` can never name
+ * anything. Arguments are validated before the handler runs and the result
+ * before it is sent.
+ */
+export class Responder {
+  private readonly running = new Map<string, AbortController>()
+
+  constructor(
+    private readonly methods: Readonly<Record<string, ServedMethod>>,
+    private readonly send: Send,
+    private readonly debug: boolean,
+  ) {}
+
+  /** Returns false when the method is not served here. */
+  handle(message: CallMessage): boolean {
+    if (!Object.hasOwn(this.methods, message.m)) return false
+    const method = this.methods[message.m] as ServedMethod
+    const controller = new AbortController()
+    this.running.set(message.i, controller)
+    const checked = validate(method.input, message.a)
+    if (checked instanceof Promise)
+      checked.then(
+        (c) => this.run(message, method, controller, c),
+        (e) => this.fail(message.i, e),
+      )
+    else this.run(message, method, controller, checked)
+    return true
+  }
+
+  /** The caller gave up on `id`: fire the handler's signal. */
+  abort(id: string): void {
+    const controller = this.running.get(id)
+    if (controller === undefined) return
+    this.running.delete(id)
+    controller.abort(new DOMException('the caller aborted the call', 'AbortError'))
+  }
+
+  /** The session ended: every running handler's signal fires, nothing more is sent. */
+  dispose(): void {
+    for (const id of [...this.running.keys()]) this.abort(id)
+  }
+
+  private run(message: CallMessage, method: ServedMethod, controller: AbortController, checked: Checked): void {
+    if (!checked.ok) {
+      this.fail(message.i, new ValidationError('arguments', message.m, checked.issues))
+      return
+    }
+    let result: unknown
+    try {
+      const args = checked.value as unknown[]
+      result = method.handler(...args, { signal: controller.signal } satisfies CallContext)
+    } catch (error) {
+      this.fail(message.i, error)
+      return
+    }
+    if (
+      result instanceof Promise ||
+      (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')
+    ) {
+      Promise.resolve(result).then(
+        (value) => this.reply(message, method, value),
+        (error) => this.fail(message.i, error),
+      )
+    } else {
+      this.reply(message, method, result)
+    }
+  }
+
+  private reply(message: CallMessage, method: ServedMethod, value: unknown): void {
+    if (!this.running.has(message.i)) return
+    const transfer: Transferable[] = []
+    takeTransfer(value, transfer)
+    const checked = validate(method.output, value)
+    const send = (c: Checked): void => {
+      if (!this.running.delete(message.i)) return
+      if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer, message.i)
+      else
+        this.post(
+          { k: 'e', i: message.i, e: encodeError(new ValidationError('result', message.m, c.issues), this.debug) },
+          undefined,
+          message.i,
+        )
+    }
+    if (checked instanceof Promise) checked.then(send, (error) => this.fail(message.i, error))
+    else send(checked)
+  }
+
+  private fail(id: string, error: unknown): void {
+    if (!this.running.delete(id)) return
+    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) }, undefined, id)
+  }
+
+  private post(message: object, transfer: Transferable[] | undefined, id: string): void {
+    try {
+      this.send(message, transfer)
+    } catch (error) {
+      // The result could not be cloned (a function, a DOM node...): say so instead of leaving the caller hanging.
+      this.send({ k: 'e', i: id, e: encodeError(error, this.debug) })
+    }
+  }
+}

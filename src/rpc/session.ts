@@ -1,0 +1,134 @@
+import type { DisconnectedError } from '../errors.js'
+import { parseSessionMessage, type SessionMessage } from '../protocol/envelope.js'
+import type { RejectionSink, Transport } from '../transport/transport.js'
+import type { Caller } from './caller.js'
+import type { EventHub } from './event-hub.js'
+import type { Responder } from './responder.js'
+
+/** One line of the protocol trace (the `trace` option). */
+export interface TraceEntry {
+  readonly direction: 'send' | 'receive'
+  /** The message kind: call, result, error, abort, event, close, fin, syn, ack. */
+  readonly kind: string
+  readonly channel: string
+  readonly id?: string
+  readonly method?: string
+  /** The message as it crosses the wire. */
+  readonly message: unknown
+}
+
+export type TraceSink = (entry: TraceEntry) => void
+
+const KIND_NAMES: Record<string, string> = {
+  f: 'fin',
+  c: 'call',
+  r: 'result',
+  e: 'error',
+  q: 'abort',
+  v: 'event',
+  x: 'close',
+}
+
+/** Turns a wire message into a trace entry. */
+export function traceEntry(
+  direction: TraceEntry['direction'],
+  channel: string,
+  message: Record<string, unknown>,
+): TraceEntry {
+  const kind = typeof message.k === 'string' ? (KIND_NAMES[message.k] ?? message.k) : 'unknown'
+  const entry: { -readonly [K in keyof TraceEntry]: TraceEntry[K] } = { direction, kind, channel, message }
+  if (typeof message.i === 'string') entry.id = message.i
+  if (typeof message.m === 'string') entry.method = message.m
+  return entry
+}
+
+export interface SessionOptions {
+  readonly channel: string
+  readonly caller: Caller
+  readonly responder: (send: (message: object, transfer?: Transferable[]) => void) => Responder | undefined
+  readonly events: EventHub
+  readonly onPeerClose: (reason: 'closed' | 'unload') => void
+  readonly onRejected: RejectionSink
+  readonly trace: TraceSink | undefined
+}
+
+/**
+ * One session: the private port made by one handshake, and the dispatch of
+ * every message that arrives on it. When the peer reloads, the connection
+ * ends this session and opens another; calls never cross between them.
+ */
+export class Session {
+  private readonly responder: Responder | undefined
+  private ended = false
+  readonly send: (message: object, transfer?: Transferable[]) => void
+
+  constructor(
+    private readonly port: Transport,
+    private readonly options: SessionOptions,
+  ) {
+    const trace = options.trace
+    this.send = trace
+      ? (message, transfer) => {
+          trace(traceEntry('send', options.channel, message as Record<string, unknown>))
+          port.post(message, transfer)
+        }
+      : (message, transfer) => port.post(message, transfer)
+    this.responder = options.responder(this.send)
+    port.listen((data) => this.receive(data))
+    options.caller.attach(this.send)
+  }
+
+  /** Ends the session: calls it carried reject with `error`; handlers' signals fire. */
+  end(error: DisconnectedError, notifyPeer: 'closed' | 'unload' | false): void {
+    if (this.ended) return
+    this.ended = true
+    if (notifyPeer) this.send({ k: 'x', r: notifyPeer })
+    this.options.caller.detach(error)
+    this.responder?.dispose()
+    this.port.close()
+  }
+
+  private receive(data: unknown): void {
+    if (this.ended) return
+    const message = parseSessionMessage(data)
+    const { options } = this
+    if (message === undefined) {
+      options.onRejected({ reason: 'schema', detail: 'malformed session message' })
+      return
+    }
+    options.trace?.(traceEntry('receive', options.channel, message))
+    this.dispatch(message)
+  }
+
+  private dispatch(message: SessionMessage): void {
+    const { options } = this
+    switch (message.k) {
+      case 'c':
+        if (!this.responder?.handle(message)) {
+          options.onRejected({ reason: 'unknown-method', detail: `no handler for "${message.m}"` })
+          this.send({
+            k: 'e',
+            i: message.i,
+            e: { n: 'MethodNotFoundError', m: `"${message.m}" is not a method of this side's contract` },
+          })
+        }
+        return
+      case 'r':
+      case 'e':
+        if (!options.caller.settle(message))
+          options.onRejected({ reason: 'unknown-id', detail: `reply to unknown call ${message.i}` })
+        return
+      case 'q':
+        this.responder?.abort(message.i)
+        return
+      case 'v':
+        options.events.deliver(message.m, message.d)
+        return
+      case 'x':
+        options.onPeerClose(message.r)
+        return
+      case 'f':
+        return
+    }
+  }
+}

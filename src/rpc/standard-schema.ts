@@ -1,0 +1,74 @@
+import type { ValidationIssue } from '../errors.js'
+
+/**
+ * The Standard Schema v1 interface (https://standardschema.dev), which zod 4,
+ * Valibot, ArkType and others implement. Declared here so that portcullis
+ * accepts any of them without depending on one.
+ */
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  readonly '~standard': StandardSchemaV1.Props<Input, Output>
+}
+
+export declare namespace StandardSchemaV1 {
+  interface Props<Input = unknown, Output = Input> {
+    readonly version: 1
+    readonly vendor: string
+    readonly validate: (value: unknown) => Result<Output> | Promise<Result<Output>>
+    readonly types?: Types<Input, Output> | undefined
+  }
+  type Result<Output> = SuccessResult<Output> | FailureResult
+  interface SuccessResult<Output> {
+    readonly value: Output
+    readonly issues?: undefined
+  }
+  interface FailureResult {
+    readonly issues: ReadonlyArray<Issue>
+  }
+  interface Issue {
+    readonly message: string
+    readonly path?: ReadonlyArray<PropertyKey | PathSegment> | undefined
+  }
+  interface PathSegment {
+    readonly key: PropertyKey
+  }
+  interface Types<Input = unknown, Output = Input> {
+    readonly input: Input
+    readonly output: Output
+  }
+  type InferInput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['input']
+  type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output']
+}
+
+/** The outcome of {@link validate}: the parsed value, or the issues found. */
+export type Checked =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly issues: ValidationIssue[] }
+
+function toIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssue[] {
+  return issues.map((issue) => ({
+    message: issue.message,
+    path: (issue.path ?? []).map((segment) =>
+      typeof segment === 'object' && segment !== null ? segment.key : segment,
+    ),
+  }))
+}
+
+function settle(result: StandardSchemaV1.Result<unknown>): Checked {
+  return result.issues ? { ok: false, issues: toIssues(result.issues) } : { ok: true, value: result.value }
+}
+
+/**
+ * Runs a Standard Schema. Synchronous schemas (the common case) answer
+ * without a microtask; asynchronous ones return a promise.
+ */
+export function validate(schema: StandardSchemaV1, value: unknown): Checked | Promise<Checked> {
+  const result = schema['~standard'].validate(value)
+  return result instanceof Promise ? result.then(settle) : settle(result)
+}
+
+/** True when `value` looks like a Standard Schema v1 object. */
+export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false
+  const props = (value as Partial<StandardSchemaV1>)['~standard']
+  return typeof props === 'object' && props !== null && props.version === 1 && typeof props.validate === 'function'
+}

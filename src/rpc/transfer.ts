@@ -1,0 +1,30 @@
+const marks = new WeakMap<object, Transferable[]>()
+
+/**
+ * Marks `value` so that `transferables` are moved, not copied, when it is
+ * sent as an argument, a result or an event payload. The sender's buffers are
+ * detached afterwards. Without the mark, values are structured-cloned.
+ *
+ * @example
+ * const pixels = new ArrayBuffer(16_000_000)
+ * await remote.process(transfer(pixels, [pixels]))
+ * pixels.byteLength // 0: it now lives in the other window
+ */
+export function transfer<T>(value: T, transferables: Transferable[]): T {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) {
+    throw new TypeError(
+      'transfer(value, list): value must be an object (the ArrayBuffer, port, or an object holding them)',
+    )
+  }
+  marks.set(value, transferables)
+  return value
+}
+
+/** Takes (and forgets) the transfer list marked on `value`, if any. */
+export function takeTransfer(value: unknown, into: Transferable[]): void {
+  if (typeof value !== 'object' || value === null) return
+  const list = marks.get(value)
+  if (list === undefined) return
+  marks.delete(value)
+  for (const item of list) into.push(item)
+}

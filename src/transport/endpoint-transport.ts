@@ -1,0 +1,43 @@
+import type { Endpoint, Receiver, Transport } from './transport.js'
+
+const NO_PORTS: readonly MessagePort[] = []
+
+/**
+ * Talks over a `MessagePort`, a `Worker` or a worker's `self`. A port is a
+ * capability: only its holder can post into it, so there is no origin to check.
+ */
+export class EndpointTransport implements Transport {
+  private receiver: Receiver | undefined
+  private closed = false
+  private readonly onMessage = (event: MessageEvent): void => {
+    this.receiver?.(event.data, event.ports ?? NO_PORTS)
+  }
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly ownsEndpoint = false,
+  ) {
+    endpoint.addEventListener('message', this.onMessage)
+    endpoint.start?.()
+  }
+
+  post(data: unknown, transfer: Transferable[] = []): void {
+    if (!this.closed) this.endpoint.postMessage(data, transfer)
+  }
+
+  announce(data: unknown): void {
+    this.post(data)
+  }
+
+  listen(receiver: Receiver): void {
+    this.receiver = receiver
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.receiver = undefined
+    this.endpoint.removeEventListener('message', this.onMessage)
+    if (this.ownsEndpoint) this.endpoint.close?.()
+  }
+}

@@ -1,0 +1,16 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  entry: { index: 'src/index.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'es2022',
+  platform: 'browser',
+  // zod is the user's (peer dependency); nanoid is ESM-only, so it is bundled
+  // and the CJS build never require()s it.
+  external: ['zod'],
+  noExternal: ['nanoid'],
+  treeshake: true,
+})

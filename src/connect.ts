@@ -67,14 +67,7 @@ const COOP_HINT =
   "If this page is a cross-origin popup, its opener may send 'Cross-Origin-Opener-Policy: same-origin', which severs window.opener; the opener should send 'Cross-Origin-Opener-Policy: same-origin-allow-popups' instead."
 
 function resolvePeerWindow(target: ConnectOptions['target'], host: Window | undefined): Window | undefined {
-  if (isIframe(target)) {
-    const win = target.contentWindow
-    if (win === null)
-      throw new TypeError(
-        'connect(): the iframe has no window yet; insert it into the document before calling connect()',
-      )
-    return win
-  }
+  // A cross-origin WindowProxy throws on most property reads, so it is recognised first.
   if (isWindow(target)) {
     if (target === host) {
       throw new TypeError(
@@ -85,6 +78,15 @@ function resolvePeerWindow(target: ConnectOptions['target'], host: Window | unde
       throw new TypeError(`connect(): the target window is already closed. ${COOP_HINT}`)
     }
     return target
+  }
+  if (isIframe(target)) {
+    const win = target.contentWindow
+    if (win === null) {
+      throw new TypeError(
+        'connect(): the iframe has no window yet; insert it into the document before calling connect()',
+      )
+    }
+    return win
   }
   return undefined
 }

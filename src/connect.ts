@@ -2,6 +2,7 @@ import { type Connection, ConnectionImpl, type Lifecycle } from './connection.js
 import type { Contract, EmptyContract, Handlers } from './contract.js'
 import { defineContract } from './contract.js'
 import { createAllowedOrigins } from './gate/allowed-origins.js'
+import { DEFAULT_LIMITS } from './gate/limits.js'
 import type { TraceSink } from './rpc/session.js'
 import { EndpointTransport } from './transport/endpoint-transport.js'
 import type { Endpoint, Rejection, Transport } from './transport/transport.js'
@@ -38,6 +39,13 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
   debug?: boolean
   /** Receives every message sent and received on the session. Off (and free) by default. */
   trace?: TraceSink
+  /**
+   * Largest message, in estimated bytes (string lengths plus binary byte
+   * lengths), checked before sending and on receipt (default 32 MiB).
+   */
+  maxMessageBytes?: number
+  /** Deepest nesting of a message, checked before sending and on receipt (default 100). */
+  maxDepth?: number
 }
 
 const DEFAULT_TIMEOUT = 10_000
@@ -113,12 +121,10 @@ function checkHandlers(
   return table
 }
 
-function checkTimeout(name: string, value: number | undefined): number {
-  if (value === undefined) return DEFAULT_TIMEOUT
+function checkPositive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new TypeError(
-      `connect(): ${name} must be a positive number of milliseconds (or Infinity), got ${String(value)}`,
-    )
+    throw new TypeError(`connect(): ${name} must be a positive number (or Infinity), got ${String(value)}`)
   }
   return value
 }
@@ -185,9 +191,13 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
     remote: options.remote ?? EMPTY,
     local: options.local?.contract ?? EMPTY,
     handlers: checkHandlers(options.local as ConnectOptions<Contract, Contract>['local']),
-    timeout: checkTimeout('timeout', options.timeout),
-    connectTimeout: checkTimeout('connectTimeout', options.connectTimeout),
+    timeout: checkPositive('timeout', options.timeout, DEFAULT_TIMEOUT),
+    connectTimeout: checkPositive('connectTimeout', options.connectTimeout, DEFAULT_TIMEOUT),
     debug: options.debug === true,
+    limits: {
+      maxBytes: checkPositive('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes),
+      maxDepth: checkPositive('maxDepth', options.maxDepth, DEFAULT_LIMITS.maxDepth),
+    },
     trace: options.trace,
     onRejected,
   })

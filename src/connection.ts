@@ -3,9 +3,11 @@ import {
   DisconnectedError,
   type DisconnectReason,
   type HandshakeError,
+  LimitError,
   type PortcullisError,
   TimeoutError,
 } from './errors.js'
+import { exceeds, type Limits } from './gate/limits.js'
 import { Handshake } from './protocol/handshake.js'
 import { createRemoteProxy } from './remote-proxy.js'
 import { Caller } from './rpc/caller.js'
@@ -61,6 +63,7 @@ export interface ConnectionSetup {
   readonly timeout: number
   readonly connectTimeout: number
   readonly debug: boolean
+  readonly limits: Limits
   readonly trace: TraceSink | undefined
   readonly onRejected: RejectionSink
 }
@@ -120,7 +123,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   constructor(private readonly setup: ConnectionSetup) {
     const outputs: Record<string, ServedMethod['output']> = Object.create(null)
     for (const [name, method] of Object.entries(setup.remote.methods)) outputs[name] = method.output
-    this.caller = new Caller(outputs, setup.timeout)
+    this.caller = new Caller(outputs, setup.timeout, setup.limits)
     this.served = Object.create(null)
     for (const [name, method] of Object.entries(setup.local.methods)) {
       this.served[name] = {
@@ -189,6 +192,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       throw new TypeError(`emit("${String(name)}"): this side's contract declares no such event`)
     }
     if (this.currentState === 'closed') throw disconnected('closed')
+    const excess = exceeds(payload, this.setup.limits)
+    if (excess !== undefined) throw new LimitError(`event "${name}" was not sent: ${excess}`)
     const transfer: Transferable[] = []
     takeTransfer(payload, transfer)
     const message = { k: 'v', m: name, d: payload }
@@ -232,7 +237,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       channel: this.setup.channel,
       caller: this.caller,
       responder: (send) =>
-        Object.keys(this.served).length > 0 ? new Responder(this.served, send, this.setup.debug) : undefined,
+        Object.keys(this.served).length > 0
+          ? new Responder(this.served, send, this.setup.debug, this.setup.limits)
+          : undefined,
       events: this.events,
       onPeerClose: (reason) => {
         if (reason === 'unload') this.lose('peer-unloaded')
@@ -240,6 +247,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       },
       onRejected: this.setup.onRejected,
       trace: this.setup.trace,
+      limits: this.setup.limits,
+      debug: this.setup.debug,
     })
     const session = this.session
     for (const { message, transfer } of this.outbox) session.send(message, transfer)

@@ -1,5 +1,6 @@
 import { nanoid } from 'nanoid'
-import { AbortError, TimeoutError, ValidationError } from '../errors.js'
+import { AbortError, LimitError, TimeoutError, ValidationError } from '../errors.js'
+import { exceeds, type Limits } from '../gate/limits.js'
 import type { CallMessage, FailureMessage, ResultMessage } from '../protocol/envelope.js'
 import { decodeError } from './error-codec.js'
 import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
@@ -48,6 +49,7 @@ export class Caller {
   constructor(
     private readonly outputs: Readonly<Record<string, StandardSchemaV1>>,
     private readonly defaultTimeout: number,
+    private readonly limits: Limits,
   ) {}
 
   /** Number of calls waiting for a reply or for a session. */
@@ -66,6 +68,10 @@ export class Caller {
       return Promise.reject(
         new AbortError(`call to "${method}" was aborted before it was sent`, { cause: signal.reason }),
       )
+    }
+    const excess = exceeds(args, this.limits)
+    if (excess !== undefined) {
+      return Promise.reject(new LimitError(`arguments of "${method}" were not sent: ${excess}`))
     }
     const id = nanoid()
     return new Promise((resolve, reject) => {
@@ -141,6 +147,15 @@ export class Caller {
     const checked = validate(schema, reply.v)
     if (checked instanceof Promise) checked.then((c) => this.finish(call, c), call.reject)
     else this.finish(call, checked)
+    return true
+  }
+
+  /** A reply for `id` arrived but could not be accepted (too big, too deep): the call fails with `error`. */
+  refuse(id: string, error: Error): boolean {
+    const call = this.pending.get(id)
+    if (call === undefined || !call.sent) return this.expired.delete(id)
+    this.forget(id, call)
+    call.reject(error)
     return true
   }
 

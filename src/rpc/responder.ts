@@ -1,4 +1,5 @@
-import { ValidationError } from '../errors.js'
+import { LimitError, ValidationError } from '../errors.js'
+import { exceeds, type Limits } from '../gate/limits.js'
 import type { CallMessage } from '../protocol/envelope.js'
 import type { Send } from './caller.js'
 import { encodeError } from './error-codec.js'
@@ -34,6 +35,7 @@ export class Responder {
     private readonly methods: Readonly<Record<string, ServedMethod>>,
     private readonly send: Send,
     private readonly debug: boolean,
+    private readonly limits: Limits,
   ) {}
 
   /** Returns false when the method is not served here. */
@@ -98,7 +100,11 @@ export class Responder {
     const checked = validate(method.output, value)
     const send = (c: Checked): void => {
       if (!this.running.delete(message.i)) return
-      if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer, message.i)
+      const excess = c.ok ? exceeds(c.value, this.limits) : undefined
+      if (excess !== undefined) {
+        const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
+        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) }, undefined, message.i)
+      } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer, message.i)
       else
         this.post(
           { k: 'e', i: message.i, e: encodeError(new ValidationError('result', message.m, c.issues), this.debug) },

@@ -1,7 +1,9 @@
-import type { DisconnectedError } from '../errors.js'
+import { type DisconnectedError, LimitError } from '../errors.js'
+import { exceeds, type Limits } from '../gate/limits.js'
 import { parseSessionMessage, type SessionMessage } from '../protocol/envelope.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
 import type { Caller } from './caller.js'
+import { encodeError } from './error-codec.js'
 import type { EventHub } from './event-hub.js'
 import type { Responder } from './responder.js'
 
@@ -50,6 +52,8 @@ export interface SessionOptions {
   readonly onPeerClose: (reason: 'closed' | 'unload') => void
   readonly onRejected: RejectionSink
   readonly trace: TraceSink | undefined
+  readonly limits: Limits
+  readonly debug: boolean
 }
 
 /**
@@ -90,14 +94,41 @@ export class Session {
 
   private receive(data: unknown): void {
     if (this.ended) return
-    const message = parseSessionMessage(data)
     const { options } = this
+    if (data === null) {
+      // Chromium delivers a structure nested deeper than it can clone as null.
+      options.onRejected({
+        reason: 'limit',
+        detail: 'a message arrived as null: nested deeper than the browser can clone',
+      })
+      return
+    }
+    const message = parseSessionMessage(data)
     if (message === undefined) {
       options.onRejected({ reason: 'schema', detail: 'malformed session message' })
       return
     }
     options.trace?.(traceEntry('receive', options.channel, message))
+    if (this.overLimit(message)) return
     this.dispatch(message)
+  }
+
+  /** The receiver's own check: a peer with other limits cannot push an oversize value through. */
+  private overLimit(message: SessionMessage): boolean {
+    const { options } = this
+    const value =
+      message.k === 'c' ? message.a : message.k === 'r' ? message.v : message.k === 'v' ? message.d : undefined
+    if (value === undefined) return false
+    const excess = exceeds(value, options.limits)
+    if (excess === undefined) return false
+    options.onRejected({ reason: 'limit', detail: `${excess} in a ${KIND_NAMES[message.k]}` })
+    if (message.k === 'c') {
+      const error = new LimitError(`the peer refused the arguments of "${message.m}": ${excess}`)
+      this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug) })
+    } else if (message.k === 'r') {
+      options.caller.refuse(message.i, new LimitError(`the result was refused on receipt: ${excess}`))
+    }
+    return true
   }
 
   private dispatch(message: SessionMessage): void {

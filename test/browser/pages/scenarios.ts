@@ -1,4 +1,4 @@
-import { connect } from '../../../src/index.js'
+import { type Connection, connect } from '../../../src/index.js'
 import { childApi, parentApi } from './contracts.js'
 
 import { count, params, runScenario, t } from './runner.js'
@@ -7,7 +7,7 @@ import { count, params, runScenario, t } from './runner.js'
 const scenarios: Record<string, () => void> = {
   /** The child side of the core tests: serves childApi to the parent named by `?parent=`. */
   child() {
-    const conn = connect({
+    const conn: Connection<typeof parentApi, typeof childApi> = connect({
       target: window.parent,
       allowedOrigins: [params.get('parent') ?? ''],
       remote: parentApi,
@@ -35,7 +35,7 @@ const scenarios: Record<string, () => void> = {
             throw error
           },
           badResult: () => (count('badResult'), 'not a number' as unknown as number),
-          askParent: async (name) => {
+          askParent: async (name): Promise<string> => {
             count('askParent')
             return `parent said: ${await conn.remote.greet(name)}`
           },

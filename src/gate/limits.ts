@@ -1,0 +1,77 @@
+/**
+ * Size and depth limits. A message is measured before it is posted (so an
+ * oversize call fails at the caller, fast, with nothing sent) and again on
+ * receipt (so a peer with other limits cannot push it through). Measuring
+ * walks the value once, never serialises it, and stops at the first excess.
+ */
+export interface Limits {
+  /** Estimated bytes: string lengths plus binary byte lengths plus 8 per other value. */
+  readonly maxBytes: number
+  /** Nesting depth of objects, arrays, maps and sets. */
+  readonly maxDepth: number
+}
+
+export const DEFAULT_LIMITS: Limits = { maxBytes: 32 * 1024 * 1024, maxDepth: 100 }
+
+const PRIMITIVE_BYTES = 8
+
+class Excess {
+  constructor(readonly what: string) {}
+}
+
+interface Budget {
+  left: number
+  readonly limits: Limits
+}
+
+/**
+ * Returns why `value` exceeds `limits` (as a short phrase), or undefined when it fits.
+ *
+ * @example
+ * exceeds('x'.repeat(50e6), DEFAULT_LIMITS) // 'more than 33554432 bytes'
+ */
+export function exceeds(value: unknown, limits: Limits): string | undefined {
+  try {
+    walk(value, limits.maxDepth, { left: limits.maxBytes, limits })
+    return undefined
+  } catch (error) {
+    if (error instanceof Excess) return error.what
+    // A getter that throws, or a revoked proxy: what cannot be measured cannot be sent.
+    return 'a value that cannot be measured'
+  }
+}
+
+function spend(budget: Budget, bytes: number): void {
+  budget.left -= bytes
+  if (budget.left < 0) throw new Excess(`more than ${budget.limits.maxBytes} bytes`)
+}
+
+function walk(value: unknown, depthLeft: number, budget: Budget): void {
+  if (typeof value === 'string') return spend(budget, value.length)
+  if (typeof value !== 'object' || value === null) return spend(budget, PRIMITIVE_BYTES)
+  if (depthLeft <= 0) throw new Excess(`nesting deeper than ${budget.limits.maxDepth} levels`)
+  if (ArrayBuffer.isView(value)) return spend(budget, value.byteLength)
+  if (value instanceof ArrayBuffer) return spend(budget, value.byteLength)
+  if (typeof Blob !== 'undefined' && value instanceof Blob) return spend(budget, value.size)
+  const depth = depthLeft - 1
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) walk(value[i], depth, budget)
+    return
+  }
+  if (value instanceof Map) {
+    for (const [k, v] of value) {
+      walk(k, depth, budget)
+      walk(v, depth, budget)
+    }
+    return
+  }
+  if (value instanceof Set) {
+    for (const item of value) walk(item, depth, budget)
+    return
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    spend(budget, key.length)
+    walk((value as Record<string, unknown>)[key], depth, budget)
+  }
+}

@@ -3,7 +3,7 @@ import type { Contract, EmptyContract, Handlers } from './contract.js'
 import { defineContract } from './contract.js'
 import { createAllowedOrigins } from './gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from './gate/limits.js'
-import type { TraceSink } from './rpc/session.js'
+import type { TraceSink } from './protocol/trace.js'
 import { EndpointTransport } from './transport/endpoint-transport.js'
 import type { Endpoint, Rejection, Transport } from './transport/transport.js'
 import { WindowTransport } from './transport/window-transport.js'
@@ -72,7 +72,7 @@ function isEndpoint(target: object): target is Endpoint {
 }
 
 const COOP_HINT =
-  "If this page is a cross-origin popup, its opener may send 'Cross-Origin-Opener-Policy: same-origin', which severs window.opener; the opener should send 'Cross-Origin-Opener-Policy: same-origin-allow-popups' instead."
+  "If the peer is a cross-origin popup and the opener is served with 'Cross-Origin-Opener-Policy: same-origin', the browser severs the two windows (the popup's window.opener is null and the opener sees the popup as closed); serve the opener with 'Cross-Origin-Opener-Policy: same-origin-allow-popups' instead."
 
 function resolvePeerWindow(target: ConnectOptions['target'], host: Window | undefined): Window | undefined {
   // A cross-origin WindowProxy throws on most property reads, so it is recognised first.
@@ -175,6 +175,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
     if (host === undefined) throw new TypeError('connect(): a window target needs a window to listen on')
     link = new WindowTransport(peer, allowed, onRejected, host)
     lifecycle.peerGone = () => peer.closed
+    lifecycle.goneBeforeOpen = COOP_HINT
   } else if (isEndpoint(target)) {
     link = new EndpointTransport(target)
   } else {

@@ -9,11 +9,12 @@ import {
 } from './errors.js'
 import { exceeds, type Limits } from './gate/limits.js'
 import { Handshake } from './protocol/handshake.js'
+import type { TraceSink } from './protocol/trace.js'
 import { createRemoteProxy } from './remote-proxy.js'
 import { Caller } from './rpc/caller.js'
 import { EventHub } from './rpc/event-hub.js'
 import { Responder, type ServedMethod } from './rpc/responder.js'
-import { Session, type TraceSink } from './rpc/session.js'
+import { Session } from './rpc/session.js'
 import { takeTransfer } from './rpc/transfer.js'
 import { EndpointTransport } from './transport/endpoint-transport.js'
 import type { Rejection, RejectionSink, Transport } from './transport/transport.js'
@@ -51,6 +52,8 @@ export interface Lifecycle {
   readonly peerGone?: () => boolean
   /** The window this code runs in, for pagehide/pageshow. */
   readonly host?: Window
+  /** What to tell the user when the peer is gone before the first handshake completed. */
+  readonly goneBeforeOpen?: string
 }
 
 export interface ConnectionSetup {
@@ -142,6 +145,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       onSession: (port) => this.openSession(port),
       onFailure: (error) => this.fail(error, 'version-mismatch'),
       onRejected: setup.onRejected,
+      trace: setup.trace,
     })
     this.removeHostListeners = this.watchHost(setup.lifecycle.host)
     if (Number.isFinite(setup.connectTimeout)) {
@@ -277,7 +281,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
 
   private shutdown(reason: DisconnectReason, notifyPeer: 'closed' | false): void {
     if (this.currentState === 'closed') return
-    const error = disconnected(reason)
+    const hint = this.setup.lifecycle.goneBeforeOpen
+    const error =
+      reason === 'peer-gone' && !this.everOpened && hint !== undefined
+        ? new DisconnectedError(reason, `${CAUSE_MESSAGES[reason]} before the handshake completed. ${hint}`)
+        : disconnected(reason)
     this.readyDeferred.reject(error)
     this.teardown(error, notifyPeer)
     this.setState('closed', reason)

@@ -47,12 +47,27 @@ function spend(budget: Budget, bytes: number): void {
 }
 
 function walk(value: unknown, depthLeft: number, budget: Budget): void {
-  if (typeof value === 'string') return spend(budget, value.length)
-  if (typeof value !== 'object' || value === null) return spend(budget, PRIMITIVE_BYTES)
+  if (typeof value === 'string') {
+    spend(budget, value.length)
+    return
+  }
+  if (typeof value !== 'object' || value === null) {
+    spend(budget, PRIMITIVE_BYTES)
+    return
+  }
   if (depthLeft <= 0) throw new Excess(`nesting deeper than ${budget.limits.maxDepth} levels`)
-  if (ArrayBuffer.isView(value)) return spend(budget, value.byteLength)
-  if (value instanceof ArrayBuffer) return spend(budget, value.byteLength)
-  if (typeof Blob !== 'undefined' && value instanceof Blob) return spend(budget, value.size)
+  if (ArrayBuffer.isView(value)) {
+    spend(budget, value.byteLength)
+    return
+  }
+  if (value instanceof ArrayBuffer) {
+    spend(budget, value.byteLength)
+    return
+  }
+  if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    spend(budget, value.size)
+    return
+  }
   const depth = depthLeft - 1
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) walk(value[i], depth, budget)

@@ -2,6 +2,7 @@ import { nanoid } from 'nanoid'
 import { HandshakeError } from '../errors.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
 import { type Ack, PROTOCOL_VERSION, parseLinkMessage, type Syn } from './envelope.js'
+import { type TraceSink, traceEntry } from './trace.js'
 
 /** What the handshake reports to the connection that runs it. */
 export interface HandshakeEvents {
@@ -10,6 +11,8 @@ export interface HandshakeEvents {
   /** The peer cannot be talked to (for example a protocol version mismatch). */
   onFailure(error: HandshakeError): void
   onRejected: RejectionSink
+  /** Receives every handshake message sent and received, when tracing is on. */
+  trace?: TraceSink | undefined
 }
 
 const FIRST_RETRY_MS = 20
@@ -63,9 +66,14 @@ export class Handshake {
     this.offered.clear()
   }
 
-  private announce(): void {
+  private sendSyn(): void {
     const syn: Syn = { pc: PROTOCOL_VERSION, k: 's', n: this.nonce }
+    this.events.trace?.(traceEntry('send', this.channel, syn))
     this.link.announce(syn)
+  }
+
+  private announce(): void {
+    this.sendSyn()
     this.retryTimer = setTimeout(() => {
       this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS)
       this.announce()
@@ -84,7 +92,7 @@ export class Handshake {
       this.events.onRejected({ reason: parsed.reason, detail: parsed.detail })
       if (parsed.reason === 'version') {
         // Make sure the peer sees our version too, so both sides fail clearly.
-        this.link.announce({ pc: PROTOCOL_VERSION, k: 's', n: this.nonce } satisfies Syn)
+        this.sendSyn()
         this.stop()
         this.events.onFailure(
           new HandshakeError(`${parsed.detail}; load the same major version of portcullis on both sides`),
@@ -93,6 +101,7 @@ export class Handshake {
       return
     }
     const message = parsed.message
+    this.events.trace?.(traceEntry('receive', this.channel, message))
     if (message.k === 's') this.onSyn(message)
     else this.onAck(message, ports[0])
   }
@@ -102,7 +111,7 @@ export class Handshake {
     if (peer === this.nonce || peer === this.sessionPeerNonce || this.answered.has(peer)) return
     remember(this.answered, peer)
     if (this.nonce > peer) this.offerPort(peer)
-    else this.link.announce({ pc: PROTOCOL_VERSION, k: 's', n: this.nonce } satisfies Syn)
+    else this.sendSyn()
   }
 
   private offerPort(followerNonce: string): void {
@@ -121,6 +130,7 @@ export class Handshake {
       this.established(port1, followerNonce)
     }
     const ack: Ack = { pc: PROTOCOL_VERSION, k: 'a', n: followerNonce, l: this.nonce, c: this.channel }
+    this.events.trace?.(traceEntry('send', this.channel, ack))
     this.link.post(ack, [port2])
   }
 
@@ -134,7 +144,9 @@ export class Handshake {
       port.close()
       return
     }
-    port.postMessage({ k: 'f' })
+    const fin = { k: 'f' }
+    this.events.trace?.(traceEntry('send', this.channel, fin))
+    port.postMessage(fin)
     this.established(port, ack.l)
   }
 

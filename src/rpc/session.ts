@@ -1,48 +1,12 @@
 import { type DisconnectedError, LimitError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
 import { parseSessionMessage, type SessionMessage } from '../protocol/envelope.js'
+import { KIND_NAMES, type TraceSink, traceEntry } from '../protocol/trace.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
 import type { Caller } from './caller.js'
 import { encodeError } from './error-codec.js'
 import type { EventHub } from './event-hub.js'
 import type { Responder } from './responder.js'
-
-/** One line of the protocol trace (the `trace` option). */
-export interface TraceEntry {
-  readonly direction: 'send' | 'receive'
-  /** The message kind: call, result, error, abort, event, close, fin, syn, ack. */
-  readonly kind: string
-  readonly channel: string
-  readonly id?: string
-  readonly method?: string
-  /** The message as it crosses the wire. */
-  readonly message: unknown
-}
-
-export type TraceSink = (entry: TraceEntry) => void
-
-const KIND_NAMES: Record<string, string> = {
-  f: 'fin',
-  c: 'call',
-  r: 'result',
-  e: 'error',
-  q: 'abort',
-  v: 'event',
-  x: 'close',
-}
-
-/** Turns a wire message into a trace entry. */
-export function traceEntry(
-  direction: TraceEntry['direction'],
-  channel: string,
-  message: Record<string, unknown>,
-): TraceEntry {
-  const kind = typeof message.k === 'string' ? (KIND_NAMES[message.k] ?? message.k) : 'unknown'
-  const entry: { -readonly [K in keyof TraceEntry]: TraceEntry[K] } = { direction, kind, channel, message }
-  if (typeof message.i === 'string') entry.id = message.i
-  if (typeof message.m === 'string') entry.method = message.m
-  return entry
-}
 
 export interface SessionOptions {
   readonly channel: string
@@ -73,7 +37,7 @@ export class Session {
     const trace = options.trace
     this.send = trace
       ? (message, transfer) => {
-          trace(traceEntry('send', options.channel, message as Record<string, unknown>))
+          trace(traceEntry('send', options.channel, message))
           port.post(message, transfer)
         }
       : (message, transfer) => port.post(message, transfer)

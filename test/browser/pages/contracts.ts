@@ -32,3 +32,25 @@ export const strictChildApi = defineContract({
     add: { input: z.tuple([z.number(), z.number()]), output: z.string() },
   },
 })
+
+/** What a peer serves in the lifecycle tests (iframes, popups, workers, channels). */
+export const peerApi = defineContract({
+  methods: {
+    add: { input: z.tuple([z.number(), z.number()]), output: z.number() },
+    /** Which peer answered: the `label` it was started with. */
+    whoami: { input: z.tuple([]), output: z.string() },
+    slow: { input: z.tuple([z.number()]), output: z.string() },
+    /** Returns the buffer's length, and the buffer itself moved back when `give` is set. */
+    takeBuffer: {
+      input: z.tuple([z.instanceof(ArrayBuffer), z.boolean()]),
+      output: z.object({ length: z.number(), buffer: z.optional(z.instanceof(ArrayBuffer)) }),
+    },
+  },
+  events: { hello: z.object({ label: z.string() }) },
+})
+
+/** What the page serves to its peers in the lifecycle tests. */
+export const hostApi = defineContract({
+  methods: {},
+  events: { ping: z.object({ n: z.number() }) },
+})

@@ -1,0 +1,39 @@
+/** One line of the protocol trace (the `trace` option of `connect()`). */
+export interface TraceEntry {
+  readonly direction: 'send' | 'receive'
+  /** The message kind: syn, ack, fin, call, result, error, abort, event, close. */
+  readonly kind: string
+  readonly channel: string
+  readonly id?: string
+  readonly method?: string
+  /** The message as it crosses the wire. */
+  readonly message: unknown
+}
+
+export type TraceSink = (entry: TraceEntry) => void
+
+/** Readable names of the wire's one-letter kinds. */
+export const KIND_NAMES: Readonly<Record<string, string>> = {
+  s: 'syn',
+  a: 'ack',
+  f: 'fin',
+  c: 'call',
+  r: 'result',
+  e: 'error',
+  q: 'abort',
+  v: 'event',
+  x: 'close',
+}
+
+/** Turns a wire message into a trace entry. */
+export function traceEntry(direction: TraceEntry['direction'], channel: string, message: object): TraceEntry {
+  const fields = message as Record<string, unknown>
+  const kind = typeof fields.k === 'string' ? (KIND_NAMES[fields.k] ?? fields.k) : 'unknown'
+  const entry: { -readonly [K in keyof TraceEntry]: TraceEntry[K] } = { direction, kind, channel, message }
+  // Link messages use `n` for a nonce; only session messages name a call id or a method.
+  if (typeof fields.pc !== 'number') {
+    if (typeof fields.i === 'string') entry.id = fields.i
+    if (typeof fields.m === 'string') entry.method = fields.m
+  }
+  return entry
+}

@@ -53,15 +53,20 @@ const EMPTY: Contract = defineContract({})
 
 function isWindow(target: object): target is Window {
   try {
-    // A WindowProxy is its own `window`, and that property may be read cross-origin.
-    return (target as Window).window === target
+    // `closed` and `postMessage` are readable on a cross-origin WindowProxy, even one the
+    // browser has severed (COOP); ports and workers have no `closed`.
+    return typeof (target as Window).closed === 'boolean' && typeof (target as Window).postMessage === 'function'
   } catch {
     return false
   }
 }
 
 function isIframe(target: object): target is HTMLIFrameElement {
-  return 'contentWindow' in target && (target as unknown as Node).nodeType === 1
+  try {
+    return (target as Partial<Node>).nodeType === 1 && 'contentWindow' in target
+  } catch {
+    return false
+  }
 }
 
 function isEndpoint(target: object): target is Endpoint {

@@ -246,7 +246,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
           : undefined,
       events: this.events,
       onPeerClose: (reason) => {
-        if (reason === 'unload') this.lose('peer-unloaded')
+        // A removed iframe or a closed popup also unloads: tell the two apart.
+        if (this.setup.lifecycle.peerGone?.()) this.shutdown('peer-gone', false)
+        else if (reason === 'unload') this.lose('peer-unloaded')
         else this.shutdown('peer-closed', false)
       },
       onRejected: this.setup.onRejected,

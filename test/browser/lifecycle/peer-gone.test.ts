@@ -1,0 +1,136 @@
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { addIframe, launchChromium, openPage, origins, pageUrl } from '../harness/browser.js'
+import { call, connectTo } from './helpers.js'
+
+let browser: Browser
+const { A, B } = origins()
+
+beforeAll(async () => {
+  browser = await launchChromium()
+})
+afterAll(async () => {
+  await browser?.close()
+})
+
+/** Starts a slow call, runs `leave` in the page, and returns how the call ended and how fast. */
+async function slowCallThen(page: import('playwright-core').Page, leave: string) {
+  return page.evaluate(
+    async ({ leave }) => {
+      const conn = (globalThis as any).conns.peer
+      const started = performance.now()
+      const outcome = conn.remote.slow
+        // An hour: only peer-gone detection can end this call in time.
+        .with({ timeout: 3_600_000 })(60_000)
+        .then(
+          () => ({ settled: 'resolved' }),
+          (e: any) => ({ settled: 'rejected', code: e.code, reason: e.reason, ms: performance.now() - started }),
+        )
+      // biome-ignore lint/security/noGlobalEval: the test passes the action as page code
+      ;(0, eval)(leave)
+      const result = await outcome
+      return { ...result, state: conn.state, cause: conn.cause }
+    },
+    { leave },
+  )
+}
+
+describe('peer gone', () => {
+  it('an iframe removed during a call rejects it within a second and closes the connection', async () => {
+    const page = await openPage(browser, pageUrl(A))
+    await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')
+    await connectTo(page, 'peer', "document.getElementById('peer')", { allow: [B], timeout: Number.POSITIVE_INFINITY })
+    expect(await call(page, 'peer', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
+    const result = await slowCallThen(page, "document.getElementById('peer').remove()")
+    expect(result).toMatchObject({ settled: 'rejected', code: 'DISCONNECTED', reason: 'peer-gone', state: 'closed', cause: 'peer-gone' })
+    expect(result.ms).toBeLessThan(1000)
+    await page.close()
+  })
+
+  it('a popup closed during a call rejects it within a second', async () => {
+    const page = await openPage(browser, pageUrl(A))
+    const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
+    await page.evaluate((url) => {
+      const button = document.createElement('button')
+      button.id = 'open'
+      button.onclick = () => {
+        ;(globalThis as any).popup = window.open(url, 'popup', 'popup')
+      }
+      document.body.append(button)
+    }, popupUrl)
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#open')])
+    await connectTo(page, 'peer', 'globalThis.popup', { allow: [B] })
+    expect(await call(page, 'peer', 'whoami')).toEqual({ ok: true, value: 'peer' })
+    const result = await slowCallThen(page, 'globalThis.popup.close()')
+    expect(result).toMatchObject({ settled: 'rejected', code: 'DISCONNECTED', reason: 'peer-gone', state: 'closed' })
+    expect(result.ms).toBeLessThan(1000)
+    if (!popup.isClosed()) await popup.waitForEvent('close')
+    await page.close()
+  })
+
+  it('a peer that closes its connection rejects our pending call at once', async () => {
+    const page = await openPage(browser, pageUrl(A))
+    const frame = await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')
+    await connectTo(page, 'peer', "document.getElementById('peer')", { allow: [B] })
+    expect(await call(page, 'peer', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
+    const pending = page.evaluate(() =>
+      (globalThis as any).conns.peer.remote.slow(60_000).catch((e: any) => ({ code: e.code, reason: e.reason })),
+    )
+    await frame.evaluate(() => (globalThis as any).t.conn.close())
+    expect(await pending).toEqual({ code: 'DISCONNECTED', reason: 'peer-closed' })
+    expect(await page.evaluate(() => (globalThis as any).conns.peer.state)).toBe('closed')
+    await page.close()
+  })
+})
+
+describe('Cross-Origin-Opener-Policy', () => {
+  async function openPopupFrom(coop: string) {
+    const page = await openPage(browser, pageUrl(A, undefined, { coop }))
+    const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
+    await page.evaluate((url) => {
+      const button = document.createElement('button')
+      button.id = 'open'
+      button.onclick = () => {
+        ;(globalThis as any).popup = window.open(url, 'popup', 'popup')
+      }
+      document.body.append(button)
+    }, popupUrl)
+    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#open')])
+    return { page, popup }
+  }
+
+  it('same-origin on the opener fails fast on both sides with an error that names the header and the fix', async () => {
+    const { page, popup } = await openPopupFrom('same-origin')
+    const opener = await page.evaluate(async () => {
+      const { portcullis, contracts } = globalThis as any
+      const started = performance.now()
+      try {
+        const conn = portcullis.connect({
+          target: (globalThis as any).popup,
+          allowedOrigins: [location.origin.replace('127.0.0.1', 'localhost').replace(/:\d+$/, '')],
+          remote: contracts.peerApi,
+        })
+        await conn.ready
+        return { ok: true }
+      } catch (e: any) {
+        return { ok: false, code: e.code, message: String(e.message), ms: performance.now() - started }
+      }
+    })
+    expect(opener.ok).toBe(false)
+    expect(opener.message).toContain('Cross-Origin-Opener-Policy')
+    expect(opener.message).toContain('same-origin-allow-popups')
+    expect(opener.ms).toBeLessThan(2000)
+    await popup.waitForFunction(() => (globalThis as any).t?.error !== undefined)
+    const popupError = await popup.evaluate(() => (globalThis as any).t.error)
+    expect(popupError).toContain('Cross-Origin-Opener-Policy')
+    expect(popupError).toContain('same-origin-allow-popups')
+    await page.close()
+  })
+
+  it('same-origin-allow-popups on the opener connects', async () => {
+    const { page } = await openPopupFrom('same-origin-allow-popups')
+    await connectTo(page, 'peer', 'globalThis.popup', { allow: [B] })
+    expect(await call(page, 'peer', 'add', [2, 2])).toEqual({ ok: true, value: 4 })
+    await page.close()
+  })
+})

@@ -139,8 +139,11 @@ export class Handshake {
       this.events.onRejected({ reason: 'schema', detail: 'handshake ACK without a port' })
       return
     }
-    // An ACK for another channel between the same windows, or a stale one: not ours.
-    if (ack.n !== this.nonce || ack.c !== this.channel || ack.l === this.sessionPeerNonce) {
+    // Every connection in this window sees every ACK: one for another nonce belongs to
+    // another connection, which may adopt this very port, so it is left alone.
+    if (ack.n !== this.nonce || ack.l === this.sessionPeerNonce) return
+    // Addressed to us by a connection on another channel between the same windows.
+    if (ack.c !== this.channel) {
       port.close()
       return
     }

@@ -4,6 +4,7 @@ import {
   type DisconnectReason,
   type HandshakeError,
   LimitError,
+  OriginError,
   type PortcullisError,
   TimeoutError,
 } from './errors.js'
@@ -121,6 +122,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   private connectTimer: ReturnType<typeof setTimeout> | undefined
   private peerWatch: ReturnType<typeof setInterval> | undefined
   private everOpened = false
+  // The origin of the last message the peer window sent from a disallowed origin.
+  private refusedPeerOrigin: string | undefined
   private readonly removeHostListeners: () => void
 
   constructor(private readonly setup: ConnectionSetup) {
@@ -149,14 +152,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     })
     this.removeHostListeners = this.watchHost(setup.lifecycle.host)
     if (Number.isFinite(setup.connectTimeout)) {
-      this.connectTimer = setTimeout(() => {
-        this.fail(
-          new TimeoutError(
-            `handshake did not complete within ${setup.connectTimeout} ms; is connect() called on the other side, with this origin allowed?`,
-          ),
-          'connect-timeout',
-        )
-      }, setup.connectTimeout)
+      this.connectTimer = setTimeout(() => this.connectTimedOut(), setup.connectTimeout)
     }
     const peerGone = setup.lifecycle.peerGone
     if (peerGone) {
@@ -273,7 +269,22 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     this.setState('reconnecting', reason)
   }
 
-  private fail(error: HandshakeError | TimeoutError, cause: StateCause): void {
+  private connectTimedOut(): void {
+    const ms = this.setup.connectTimeout
+    const refused = this.refusedPeerOrigin
+    // The most common misconfiguration (a wrong port or scheme) deserves a precise answer.
+    const error =
+      refused !== undefined
+        ? new OriginError(
+            `handshake did not complete within ${ms} ms: the target window is at ${refused}, which is not in allowedOrigins`,
+          )
+        : new TimeoutError(
+            `handshake did not complete within ${ms} ms; is connect() called on the other side, with this origin allowed?`,
+          )
+    this.fail(error, 'connect-timeout')
+  }
+
+  private fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {
     if (this.currentState === 'closed') return
     this.readyDeferred.reject(error)
     this.teardown(error, false)
@@ -334,6 +345,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   /** Used by connect() to react to a peer that navigated to a disallowed origin. */
   peerLeftAllowedOrigins(rejection: Rejection): void {
     if (!rejection.fromPeer || rejection.reason !== 'origin') return
+    this.refusedPeerOrigin = rejection.origin
     if (this.currentState === 'open') this.lose('origin-changed')
     else if (this.currentState === 'reconnecting') this.setState('reconnecting', 'origin-changed')
   }

@@ -15,12 +15,7 @@ export const DEFAULT_MAX_URL_LENGTH = 8_192
 /** Checks a positive number option (Infinity allowed where `infinite`), or returns the default. */
 export function positive(where: string, name: string, value: unknown, fallback: number, infinite = false): number {
   if (value === undefined) return fallback
-  if (
-    typeof value !== 'number' ||
-    Number.isNaN(value) ||
-    value <= 0 ||
-    (!infinite && !Number.isFinite(value))
-  ) {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0 || (!infinite && !Number.isFinite(value))) {
     throw new TypeError(
       `${where}: ${name} must be a positive number${infinite ? ' of milliseconds (or Infinity)' : ''}, got ${String(value)}`,
     )
@@ -107,7 +102,8 @@ export interface ExchangeClient<C extends Contract> {
  */
 export function exchangeClient<C extends Contract>(contract: C, timeout: number, start: StartCall): ExchangeClient<C> {
   const outputs: Record<string, StandardSchemaV1> = Object.create(null)
-  for (const name of Object.keys(contract.methods)) outputs[name] = (contract.methods[name] as { output: StandardSchemaV1 }).output
+  for (const name of Object.keys(contract.methods))
+    outputs[name] = (contract.methods[name] as { output: StandardSchemaV1 }).output
   const caller = new Caller(outputs, timeout, DEFAULT_LIMITS)
   const running = new Map<string, () => void>()
   let closed = false

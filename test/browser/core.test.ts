@@ -229,4 +229,27 @@ describe('the gate in a real browser', () => {
     expect(await callFromParent(page, 'add', [2, 2])).toEqual({ ok: true, value: 4 })
     await page.close()
   })
+
+  it('names the real origin when the allow-list has the wrong one', async () => {
+    const page = await openPage(browser, pageUrl(A))
+    await addIframe(page, pageUrl(sameSiteB, 'child', { parent: A }))
+    const result = await page.evaluate(async (wrong) => {
+      const { portcullis, contracts } = globalThis as any
+      const conn = portcullis.connect({
+        target: document.getElementById('child'),
+        allowedOrigins: [wrong],
+        remote: contracts.childApi,
+        connectTimeout: 1500,
+      })
+      try {
+        await conn.ready
+        return { ok: true }
+      } catch (e: any) {
+        return { ok: false, name: e.name, code: e.code, message: e.message, state: conn.state }
+      }
+    }, B)
+    expect(result).toMatchObject({ ok: false, name: 'OriginError', code: 'ORIGIN', state: 'closed' })
+    expect(result.message).toContain(sameSiteB)
+    await page.close()
+  })
 })

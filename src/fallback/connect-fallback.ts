@@ -1,0 +1,146 @@
+import { type ConnectOptions, connect } from '../connect.js'
+import type { Connection } from '../connection.js'
+import { type Contract, defineContract, type EmptyContract, type RemoteProxy } from '../contract.js'
+import { DisconnectedError, type PortcullisError } from '../errors.js'
+import { createRemoteProxy } from '../remote-proxy.js'
+import type { CallOptions } from '../rpc/caller.js'
+import { type WindowNameClient, type WindowNameClientOptions, windowNameClient } from './window-name.js'
+
+/** Options of {@link connectWithFallback}: those of `connect()`, plus where the window.name fallback goes. */
+export interface FallbackConnectOptions<R extends Contract = EmptyContract, L extends Contract = EmptyContract>
+  extends ConnectOptions<R, L> {
+  fallback: WindowNameClientOptions & {
+    /** Skip `postMessage` and use window.name at once (tests, peers known to be legacy). */
+    force?: boolean
+  }
+}
+
+/** The transport a {@link FallbackConnection} settled on. */
+export type FallbackTransport = 'pending' | 'postMessage' | 'window.name'
+
+/** What {@link connectWithFallback} returns. */
+export interface FallbackConnection<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
+  /** Resolves with the typed proxy once a transport is chosen. */
+  readonly ready: Promise<RemoteProxy<R>>
+  /** The typed proxy; calls made before the choice wait for it (at most `connectTimeout`). */
+  readonly remote: RemoteProxy<R>
+  /** `'pending'` until the handshake succeeds (`'postMessage'`) or times out (`'window.name'`). */
+  readonly transport: FallbackTransport
+  /** The `postMessage` connection (events, serving `local`) while one exists; undefined on window.name. */
+  readonly connection: Connection<R, L> | undefined
+  /** Closes whichever transport is in use: pending calls reject with `DisconnectedError`, frames are removed. */
+  close(): void
+}
+
+const EMPTY: Contract = defineContract({})
+
+function postMessageWorks(): boolean {
+  const g = globalThis as { postMessage?: unknown; MessageChannel?: unknown }
+  return typeof g.postMessage === 'function' && typeof g.MessageChannel === 'function'
+}
+
+/**
+ * Prefers `postMessage` and falls back to the window.name transport only when
+ * needed: when this browser has no `postMessage`/`MessageChannel`, when the
+ * peer never completes the handshake within `connectTimeout` (a page that
+ * only runs {@link serveWindowName}), or when `fallback.force` is set. Same
+ * contract, same typed proxy, same errors: switching from `connect()` is one
+ * line. Over window.name only calls to the peer are possible (no events, no
+ * `local` handlers), so keep `connectTimeout` short when legacy peers are
+ * expected.
+ *
+ * @example
+ * import { connectWithFallback } from 'portcullis/fallback'
+ * const conn = connectWithFallback({
+ *   target: iframe,
+ *   allowedOrigins: ['https://widget.example'],
+ *   remote: widgetApi,
+ *   connectTimeout: 1500,
+ *   fallback: {
+ *     responderUrl: 'https://widget.example/portcullis-responder.html',
+ *     relayUrl: '/portcullis-relay.html',
+ *   },
+ * })
+ * const widget = await conn.ready
+ * await widget.add(1, 2) // over postMessage, or window.name if the widget cannot answer
+ */
+export function connectWithFallback<R extends Contract = EmptyContract, L extends Contract = EmptyContract>(
+  options: FallbackConnectOptions<R, L>,
+): FallbackConnection<R, L> {
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('connectWithFallback(): pass an options object')
+  const { fallback, ...connectOptions } = options
+  if (typeof fallback !== 'object' || fallback === null) {
+    throw new TypeError('connectWithFallback(): pass fallback: { responderUrl, relayUrl } (or use connect())')
+  }
+  const contract = (options.remote ?? EMPTY) as R
+  // Built now, so a mistake in its options shows at once; it creates nothing until a call.
+  const legacy: WindowNameClient<R> = windowNameClient(contract, {
+    ...fallback,
+    timeout: fallback.timeout ?? options.timeout,
+  })
+  let transport: FallbackTransport = 'pending'
+  let connection: Connection<R, L> | undefined
+  let chosen: RemoteProxy<R> | undefined
+  let closed = false
+  let settle!: { resolve(proxy: RemoteProxy<R>): void; reject(error: unknown): void }
+  const ready = new Promise<RemoteProxy<R>>((resolve, reject) => {
+    settle = { resolve, reject }
+  })
+  // Nobody may await ready; that must not be an unhandled rejection.
+  ready.catch(() => {})
+  const choose = (kind: FallbackTransport, proxy: RemoteProxy<R>): void => {
+    transport = kind
+    chosen = proxy
+    settle.resolve(proxy)
+  }
+  if (fallback.force === true || !postMessageWorks()) {
+    choose('window.name', legacy.remote)
+  } else {
+    const conn = connect<R, L>(connectOptions)
+    connection = conn
+    conn.ready.then(
+      (proxy) => {
+        if (!closed) choose('postMessage', proxy)
+      },
+      (error: PortcullisError) => {
+        if (closed) return
+        if (error?.code !== 'TIMEOUT') {
+          settle.reject(error)
+          return
+        }
+        // The peer never answered the handshake: it cannot use postMessage.
+        conn.close()
+        connection = undefined
+        choose('window.name', legacy.remote)
+      },
+    )
+  }
+  const run = (proxy: RemoteProxy<R>, method: string, args: unknown[], options: CallOptions): Promise<unknown> =>
+    (proxy as unknown as Record<string, { with(o: CallOptions): (...a: unknown[]) => Promise<unknown> }>)[method]!.with(
+      options,
+    )(...args)
+  const remote = createRemoteProxy(contract, (method, args, callOptions, transfer) => {
+    if (closed) return Promise.reject(new DisconnectedError('closed', 'the connection was closed'))
+    const options: CallOptions = { ...callOptions, transfer }
+    if (chosen !== undefined) return run(chosen, method, args, options)
+    return ready.then((proxy) => run(proxy, method, args, options))
+  })
+  return {
+    ready,
+    remote,
+    get transport() {
+      return transport
+    },
+    get connection() {
+      return connection
+    },
+    close() {
+      if (closed) return
+      closed = true
+      connection?.close()
+      legacy.close()
+      settle.reject(new DisconnectedError('closed', 'the connection was closed'))
+    },
+  }
+}

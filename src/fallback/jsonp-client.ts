@@ -1,0 +1,137 @@
+import type { Contract, RemoteProxy } from '../contract.js'
+import { DisconnectedError, LimitError } from '../errors.js'
+import {
+  DEFAULT_MAX_URL_LENGTH,
+  DEFAULT_TIMEOUT,
+  exchangeClient,
+  malformedReply,
+  parseReply,
+  positive,
+  type StartCall,
+} from './shared.js'
+
+/** Prefix of the global callbacks; the rest is the call's random id. */
+export const JSONP_CALLBACK_PREFIX = '__portcullisJsonp_'
+
+/** Options of {@link jsonpClient}. */
+export interface JsonpClientOptions {
+  /** The endpoint served by {@link jsonpHandler} (or a compatible server); may hold a query of its own. */
+  url: string | URL
+  /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */
+  timeout?: number
+  /** Longest request URL, in characters (default 8192). Longer calls fail with `LimitError` before any script exists. */
+  maxUrlLength?: number
+  /** The document the scripts go into (default: the global `document`). */
+  document?: Document
+}
+
+/**
+ * The nanoid id of a call (`A-Za-z0-9_-`) as an identifier: `$` is not in
+ * nanoid's alphabet, so the mapping is one to one.
+ */
+function callbackName(id: string): string {
+  return JSONP_CALLBACK_PREFIX + id.replaceAll('-', '$')
+}
+
+/**
+ * Typed calls to a *server* endpoint on another origin that sends no CORS
+ * headers, through JSONP, against the same contract as `connect()`; returns
+ * the same typed proxy. Each call injects one `<script>` with a fresh random
+ * callback name; the result is validated against the contract's output
+ * schema before the call resolves, and the server's errors arrive as the same
+ * error classes (`ValidationError`, `RemoteError`...). The global callback
+ * and the script are removed on success, error, timeout and abort; a second
+ * invocation of a callback is ignored; a URL over `maxUrlLength` fails with
+ * `LimitError` before anything is injected; a script that does not load (a
+ * 404, a network error, a refused origin) fails with a `DisconnectedError`
+ * that says so.
+ *
+ * JSONP runs the server's response as a script in this page: call only
+ * servers you trust with your page. And the other way round, a JSONP
+ * response is readable by ANY origin that can include the script, so never
+ * serve secrets or per-user data over it.
+ *
+ * @example
+ * import { jsonpClient } from 'portcullis/fallback'
+ * const api = jsonpClient(weatherApi, { url: 'https://legacy.example/rpc', timeout: 5000 })
+ * const forecast = await api.forecast('Oslo') // validated against weatherApi
+ * await api.forecast.with({ signal: controller.signal })('Bergen')
+ */
+export function jsonpClient<C extends Contract>(contract: C, options: JsonpClientOptions): RemoteProxy<C> {
+  const where = 'jsonpClient()'
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${where}: pass { url }`)
+  const doc = options.document ?? (globalThis as { document?: Document }).document
+  if (doc === undefined) throw new TypeError(`${where}: there is no document; pass options.document`)
+  let endpoint: URL
+  try {
+    endpoint = new URL(String(options.url), doc.baseURI)
+  } catch {
+    throw new TypeError(`${where}: url is not a URL: ${JSON.stringify(String(options.url))}`)
+  }
+  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') {
+    throw new TypeError(`${where}: url must be an http: or https: URL, got ${endpoint.protocol}`)
+  }
+  endpoint.hash = ''
+  // Named in errors without the query, which may carry arguments.
+  const shown = `${endpoint.origin}${endpoint.pathname}`
+  const timeout = positive(where, 'timeout', options.timeout, DEFAULT_TIMEOUT, true)
+  const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
+  const scope = globalThis as unknown as Record<string, unknown>
+
+  const start: StartCall = (message, exchange) => {
+    const name = callbackName(message.i)
+    const url = new URL(endpoint)
+    url.searchParams.set('method', message.m)
+    url.searchParams.set('args', JSON.stringify(message.a))
+    url.searchParams.set('callback', name)
+    const src = url.href
+    if (src.length > maxUrlLength) {
+      throw new LimitError(
+        `the call to "${message.m}" needs a ${src.length}-character URL, over maxUrlLength (${maxUrlLength}); nothing was sent`,
+      )
+    }
+    let called = false
+    const callback = (data: unknown): void => {
+      // Once per call: a second invocation, or one after a timeout, changes nothing.
+      if (called) return
+      called = true
+      const reply = parseReply(data, message.i)
+      if (reply === undefined)
+        exchange.fail(malformedReply(message.m, `${shown} did not answer with a portcullis reply`))
+      else exchange.reply(reply)
+    }
+    const script = doc.createElement('script')
+    script.async = true
+    script.setAttribute('data-portcullis', 'jsonp')
+    // The server's best-effort origin check reads the Referer: send the origin even under a no-referrer page policy.
+    script.referrerPolicy = 'strict-origin'
+    script.addEventListener('error', () =>
+      exchange.fail(
+        new DisconnectedError(
+          'peer-gone',
+          `JSONP call to "${message.m}" failed: ${shown} did not load as a script (an HTTP error such as 404, a network error, a response that is not JavaScript, or a server that refused this origin)`,
+        ),
+      ),
+    )
+    script.addEventListener('load', () => {
+      // A classic script has run by its load event; no callback means no answer will come.
+      if (!called)
+        exchange.fail(
+          new DisconnectedError(
+            'peer-gone',
+            `JSONP call to "${message.m}" failed: ${shown} loaded but did not call back; is it a portcullis jsonpHandler?`,
+          ),
+        )
+    })
+    scope[name] = callback
+    script.src = src
+    ;(doc.head ?? doc.documentElement).append(script)
+    return () => {
+      called = true
+      script.remove()
+      // A late response finds no function and, by the `typeof` guard of jsonpHandler, does nothing.
+      if (scope[name] === callback) delete scope[name]
+    }
+  }
+  return exchangeClient(contract, timeout, start).remote
+}

@@ -1,0 +1,212 @@
+// Server side of JSONP, for Node's `http` (or anything with the same request
+// and response shape). No runtime import of node:* here, and nothing runs at
+// module load, so the browser entry may re-export it safely.
+import type { Contract, Handlers } from '../contract.js'
+import { ValidationError } from '../errors.js'
+import { type AllowedOrigins, createAllowedOrigins } from '../gate/allowed-origins.js'
+import { DEFAULT_LIMITS } from '../gate/limits.js'
+import { encodeError } from '../rpc/error-codec.js'
+import { Responder } from '../rpc/responder.js'
+import { DEFAULT_MAX_URL_LENGTH, methodNotFound, positive, servedMethods } from './shared.js'
+
+/** The part of `http.IncomingMessage` the handler reads. */
+export interface JsonpRequest {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+}
+
+/** The part of `http.ServerResponse` the handler writes. */
+export interface JsonpResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown
+  end(body?: string): unknown
+  /** Used to abort the handler's signal when the client goes away. */
+  on?(event: 'close', listener: () => void): unknown
+  readonly writableEnded?: boolean
+}
+
+/** Why {@link jsonpHandler} refused a request before running anything. */
+export interface JsonpRejection {
+  readonly status: 400 | 403 | 405 | 414
+  readonly reason: 'callback' | 'origin' | 'method' | 'limit'
+  readonly detail: string
+}
+
+/** Options of {@link jsonpHandler}. */
+export interface JsonpHandlerOptions {
+  /**
+   * A BEST-EFFORT origin check: when set, a request is answered only if
+   * `Sec-Fetch-Site` is `same-origin` or the `Referer` names one of these
+   * origins (same rules as `connect()`); otherwise 403. It stops browsers on
+   * other origins from including the script in browsers that send those
+   * headers; it is no access control: any non-browser client can forge both
+   * headers, and JSONP responses are readable by whoever may include them.
+   */
+  allowedOrigins?: readonly string[]
+  /** Sends handler stack traces to the client. Off by default: stacks reveal file paths. */
+  debug?: boolean
+  /** Longest request URL served, in characters (default 8192); longer gets 414. */
+  maxUrlLength?: number
+  /** Called once for each refused request (bad callback, origin, method, length). */
+  onRejected?: (rejection: JsonpRejection) => void
+}
+
+/**
+ * What a callback name may be: an ASCII identifier of at most 64 characters.
+ * No dots, brackets, parentheses, spaces or non-ASCII, so the name can only
+ * ever be a plain global function reference.
+ */
+export const JSONP_CALLBACK = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/
+
+const JS_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/javascript; charset=utf-8',
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+}
+const TEXT_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Type': 'text/plain; charset=utf-8',
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+}
+
+/**
+ * JSON that is safe inside a script: `<` (and `>`, `&`) cannot close a
+ * `<script>` element or open a comment, and U+2028/U+2029, legal in JSON
+ * strings, cannot break older JavaScript parsers. Those characters only ever
+ * occur inside JSON strings, where a `\u` escape means the same.
+ */
+export function scriptSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
+/**
+ * The JSONP body: `/**\/`-prefixed, and calling `callback` only if it is a
+ * function (a late answer after the client gave up does nothing).
+ * `callback` must already match {@link JSONP_CALLBACK}.
+ */
+export function jsonpBody(callback: string, payload: unknown): string {
+  return `/**/ typeof ${callback} === 'function' && ${callback}(${scriptSafeJson(payload)});`
+}
+
+function header(request: JsonpRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** Returns why the including page's origin is not accepted, or undefined when it is. */
+export function originProblem(request: JsonpRequest, allowed: AllowedOrigins): string | undefined {
+  if (header(request, 'sec-fetch-site') === 'same-origin') return undefined
+  const referer = header(request, 'referer')
+  if (referer === undefined || referer === '') return 'no Referer names the including page'
+  let origin: string
+  try {
+    origin = new URL(referer).origin
+  } catch {
+    return 'the Referer is not a URL'
+  }
+  return allowed.allows(origin) ? undefined : `included by ${origin}, which is not allowed`
+}
+
+/**
+ * A request handler for Node's `http` that answers JSONP calls against
+ * `contract`: `GET <path>?method=<name>&args=<JSON array>&callback=<name>`,
+ * as {@link jsonpClient} sends them. The callback name must be a plain
+ * identifier (else 400, without echoing it); the arguments are validated
+ * before the handler runs and the result before it is sent, through the same
+ * RPC layer as `connect()`; errors reach the client as the same typed errors
+ * (200 with an error reply, since a script cannot read a status). Replies are
+ * `text/javascript; charset=utf-8` with `X-Content-Type-Options: nosniff` and
+ * `Cache-Control: no-store`. Route to it yourself: it answers every request it
+ * is given.
+ *
+ * A JSONP response is readable by ANY origin that can include the script:
+ * never serve secrets or per-user data over it; `allowedOrigins` is a
+ * best-effort check, not access control.
+ *
+ * @example
+ * import { createServer } from 'node:http'
+ * import { jsonpHandler } from 'portcullis/fallback'
+ * const rpc = jsonpHandler(weatherApi, { forecast: async (city) => lookUp(city) })
+ * createServer((req, res) => {
+ *   if (req.url?.startsWith('/rpc?')) rpc(req, res)
+ *   else res.writeHead(404).end()
+ * }).listen(8080)
+ */
+export function jsonpHandler<C extends Contract>(
+  contract: C,
+  handlers: Handlers<C>,
+  options: JsonpHandlerOptions = {},
+): (request: JsonpRequest, response: JsonpResponse) => void {
+  const where = 'jsonpHandler()'
+  const methods = servedMethods(where, contract, handlers)
+  const allowed = options.allowedOrigins === undefined ? undefined : createAllowedOrigins(options.allowedOrigins)
+  const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
+  const debug = options.debug === true
+  const waiting = new Map<string, { callback: string; response: JsonpResponse }>()
+  let next = 0
+
+  const respond = (message: object): void => {
+    const { k, i, v, e } = message as { k: string; i: string; v?: unknown; e?: unknown }
+    const entry = waiting.get(i)
+    if (entry === undefined) return
+    // May throw (a BigInt, a cycle): the Responder then sends the error instead.
+    const body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e })
+    waiting.delete(i)
+    if (entry.response.writableEnded === true) return
+    entry.response.writeHead(200, { ...JS_HEADERS })
+    entry.response.end(body)
+  }
+  const responder = new Responder(methods, respond, debug, DEFAULT_LIMITS)
+
+  return (request, response) => {
+    const refuse = (status: JsonpRejection['status'], reason: JsonpRejection['reason'], detail: string): void => {
+      try {
+        options.onRejected?.({ status, reason, detail })
+      } catch {}
+      const headers: Record<string, string> = { ...TEXT_HEADERS }
+      if (status === 405) headers.Allow = 'GET'
+      response.writeHead(status, headers)
+      response.end(`${detail}\n`)
+    }
+    if (request.method !== 'GET') return refuse(405, 'method', 'JSONP answers GET only')
+    const path = request.url ?? '/'
+    if (path.length > maxUrlLength) return refuse(414, 'limit', `request URL over ${maxUrlLength} characters`)
+    const query = new URL(path, 'http://jsonp.invalid').searchParams
+    const callback = query.get('callback')
+    if (callback === null || !JSONP_CALLBACK.test(callback)) {
+      return refuse(
+        400,
+        'callback',
+        'invalid or missing callback parameter: it must be an ASCII identifier of at most 64 characters',
+      )
+    }
+    if (allowed !== undefined) {
+      const problem = originProblem(request, allowed)
+      if (problem !== undefined) return refuse(403, 'origin', `origin check failed: ${problem}`)
+    }
+    const id = String(++next)
+    waiting.set(id, { callback, response })
+    response.on?.('close', () => {
+      // The client went away before the answer: the handler's signal fires.
+      if (waiting.delete(id)) responder.abort(id)
+    })
+    const method = query.get('method') ?? ''
+    let args: unknown
+    try {
+      args = JSON.parse(query.get('args') ?? '[]')
+    } catch {
+      args = undefined
+    }
+    if (!Array.isArray(args)) {
+      const error = new ValidationError('arguments', method, [{ path: [], message: 'args must be a JSON array' }])
+      respond({ k: 'e', i: id, e: encodeError(error, debug) })
+      return
+    }
+    if (method === '' || method.length > 256 || !responder.handle({ k: 'c', i: id, m: method, a: args })) {
+      respond(methodNotFound(id, method.slice(0, 256)))
+    }
+  }
+}

@@ -24,7 +24,14 @@ import type { Rejection, RejectionSink, Transport } from './transport/transport.
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 /** Why the state last changed. */
-export type StateCause = 'connect' | 'handshake' | 'connect-timeout' | 'version-mismatch' | DisconnectReason
+export type StateCause =
+  | 'connect'
+  | 'handshake'
+  | 'connect-timeout'
+  | 'version-mismatch'
+  /** This page was hidden (navigation, or the back/forward cache); it seeks the peer again if shown. */
+  | 'page-hidden'
+  | DisconnectReason
 
 export type StateListener = (state: ConnectionState, cause: StateCause) => void
 
@@ -329,7 +336,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       this.session.end(disconnected('closed'), 'unload')
       this.session = undefined
       this.readyDeferred = deferred()
-      this.setState('reconnecting', 'closed')
+      this.setState('reconnecting', 'page-hidden')
     }
     const onShow = (event: PageTransitionEvent): void => {
       if (event.persisted && this.currentState === 'reconnecting') this.handshake.seek()

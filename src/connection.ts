@@ -237,7 +237,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       return
     }
     const reconnect = this.session !== undefined
-    this.session?.end(disconnected('peer-reloaded'), false)
+    // A new page without an unload notice from the old one (a crash, a lost message):
+    // still pass through reconnecting, so every transition is observable.
+    if (reconnect) this.lose('peer-reloaded')
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.session = new Session(new EndpointTransport(port, true), {

@@ -19,12 +19,13 @@ export class PortcullisError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
-    this.name = new.target.name
+    this.name = 'PortcullisError'
   }
 }
 
 /** A message or a target came from, or would go to, an origin that is not allowed. */
 export class OriginError extends PortcullisError {
+  override readonly name = 'OriginError'
   constructor(message: string) {
     super('ORIGIN', message)
   }
@@ -45,6 +46,7 @@ export type ValidationTarget = 'arguments' | 'result' | 'event'
  * the value we sent.
  */
 export class ValidationError extends PortcullisError {
+  override readonly name = 'ValidationError'
   readonly issues: readonly ValidationIssue[]
   readonly target: ValidationTarget
   readonly side: 'local' | 'remote'
@@ -67,6 +69,7 @@ export class ValidationError extends PortcullisError {
 
 /** A call, or the handshake, did not finish in time. */
 export class TimeoutError extends PortcullisError {
+  override readonly name = 'TimeoutError'
   constructor(message: string) {
     super('TIMEOUT', message)
   }
@@ -74,6 +77,7 @@ export class TimeoutError extends PortcullisError {
 
 /** The caller's `AbortSignal` fired before the reply arrived. */
 export class AbortError extends PortcullisError {
+  override readonly name = 'AbortError'
   constructor(message: string, options?: { cause?: unknown }) {
     super('ABORT', message, options)
   }
@@ -90,6 +94,7 @@ export type DisconnectReason =
 
 /** The connection closed, or the peer went away, while a call was in flight. */
 export class DisconnectedError extends PortcullisError {
+  override readonly name = 'DisconnectedError'
   readonly reason: DisconnectReason
   constructor(reason: DisconnectReason, message: string) {
     super('DISCONNECTED', message)
@@ -103,6 +108,7 @@ export class DisconnectedError extends PortcullisError {
  * only when the answering side set `debug: true`.
  */
 export class RemoteError extends PortcullisError {
+  override readonly name = 'RemoteError'
   readonly remoteName: string
   readonly data: Readonly<Record<string, unknown>>
   readonly remoteStack: string | undefined
@@ -121,6 +127,7 @@ export class RemoteError extends PortcullisError {
 
 /** A message exceeds the size or nesting-depth limit. */
 export class LimitError extends PortcullisError {
+  override readonly name = 'LimitError'
   constructor(message: string) {
     super('LIMIT', message)
   }
@@ -128,6 +135,7 @@ export class LimitError extends PortcullisError {
 
 /** The handshake failed for a reason other than time: for example a protocol version mismatch. */
 export class HandshakeError extends PortcullisError {
+  override readonly name = 'HandshakeError'
   constructor(message: string) {
     super('HANDSHAKE', message)
   }

@@ -1,0 +1,92 @@
+// The checkout widget (http://localhost:5174), framed by the shop. Its server
+// sends `Content-Security-Policy: frame-ancestors <shop>`, so no other site
+// can frame it; portcullis makes sure no other window can talk to it.
+import { connect } from 'portcullis'
+import { type Cart, shopApi, widgetApi } from './contract.js'
+import { byId, euros, h, onClick, readConfig } from './dom.js'
+
+const config = readConfig()
+
+if (window.parent === window) {
+  byId('status').textContent = `This widget runs inside the shop: open ${config.host}/`
+} else {
+  start()
+}
+
+function start(): void {
+  const conn = connect({
+    target: window.parent,
+    allowedOrigins: [config.host],
+    remote: shopApi,
+    local: {
+      contract: widgetApi,
+      handlers: {
+        getProfile: () => ({ name: 'Ada Lovelace', email: 'ada@example.com', memberSince: 1843 }),
+        setTheme: (theme) => {
+          document.documentElement.dataset.theme = theme
+          return { theme }
+        },
+        quoteShipping: (postcode, { signal }) =>
+          new Promise((resolve, reject) => {
+            const note = h('li', {}, `quote for ${postcode}: working…`)
+            byId('activity').prepend(note)
+            const timer = setTimeout(() => {
+              note.textContent = `quote for ${postcode}: sent`
+              resolve({ price: 4.9, days: 2 })
+            }, 1_500)
+            signal.addEventListener('abort', () => {
+              clearTimeout(timer)
+              note.textContent = `quote for ${postcode}: cancelled by the shop`
+              reject(signal.reason)
+            })
+          }),
+      },
+    },
+    // Tell the shop what this side's gate refused, for the demo's panel.
+    onRejected: ({ origin = '', reason, detail = '' }) => {
+      conn.emit('refused', { origin, reason, detail })
+    },
+  })
+
+  conn.onStateChange((state) => {
+    byId('status').textContent = state === 'open' ? `connected to ${config.host}` : state
+  })
+  conn.on('cartChanged', renderCart)
+  conn.remote.getCart().then(renderCart, (error) => {
+    byId('status').textContent = `could not load the cart: ${error}`
+  })
+
+  // Report the content height whenever it changes; the shop sizes the iframe.
+  let reported = -1
+  new ResizeObserver(() => {
+    const height = Math.ceil(document.body.getBoundingClientRect().height)
+    if (height !== reported) conn.emit('resized', { height: (reported = height) })
+  }).observe(document.body)
+
+  onClick('pay', async () => {
+    const card = byId<HTMLInputElement>('card').value.slice(-4)
+    const outcome = byId('outcome')
+    try {
+      const { orderId, total } = await conn.remote.checkout({ cardLast4: card })
+      outcome.className = 'ok'
+      outcome.textContent = `Paid ${euros(total)}: order ${orderId}`
+    } catch (error) {
+      outcome.className = 'error'
+      outcome.textContent = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    }
+  })
+}
+
+function renderCart(cart: Cart): void {
+  const rows = cart.items.map((item) =>
+    h(
+      'li',
+      { 'data-sku': item.sku },
+      h('span', {}, `${item.qty} × ${item.name}`),
+      h('span', {}, euros(item.price * item.qty)),
+    ),
+  )
+  byId('cart').replaceChildren(...(rows.length > 0 ? rows : [h('li', { class: 'muted' }, 'Your cart is empty')]))
+  byId('total').textContent = euros(cart.items.reduce((sum, item) => sum + item.price * item.qty, 0))
+  byId<HTMLButtonElement>('pay').disabled = cart.items.length === 0
+}

@@ -32,7 +32,7 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
   close(): void
 }
 
-const EMPTY: Contract = defineContract({})
+const EMPTY: Contract = /* @__PURE__ */ defineContract({})
 
 function postMessageWorks(): boolean {
   const g = globalThis as { postMessage?: unknown; MessageChannel?: unknown }

@@ -255,6 +255,14 @@ function embedderProblem(win: Window, allows: (origin: string) => boolean): Wind
  * origin are in `allowedOrigins`, writes the reply to `window.name` and
  * navigates to the return URL. Otherwise it writes nothing and stays.
  *
+ * Why the embedders too: `window.name` survives navigation, and any page
+ * that is same-origin with an ancestor of the frame may navigate it, so an
+ * embedder of another origin could send this page back to itself after the
+ * reply is written and read it there. The embedders are read from
+ * `location.ancestorOrigins`; where a browser lacks it (Firefox), from the
+ * referrer, which names the direct parent only (best effort). The page must
+ * be in a frame.
+ *
  * Any page of an allowed origin can read a reply sent to it, so an allowed
  * origin must not host open redirects or untrusted pages.
  *
@@ -263,13 +271,13 @@ function embedderProblem(win: Window, allows: (origin: string) => boolean): Wind
  *
  * @example
  * // portcullis-responder.html on https://widget.example
+ * import { connect } from 'portcullis'
  * import { serveWindowName } from 'portcullis/fallback'
- * const status = serveWindowName({
- *   contract: widgetApi,
- *   handlers: { add: (a, b) => a + b },
- *   allowedOrigins: ['https://shop.example'],
- * })
- * if (status === 'none') connect({ target: parent, allowedOrigins: ['https://shop.example'], local: { contract: widgetApi, handlers } })
+ * const handlers = { add: (a: number, b: number) => a + b }
+ * const allowedOrigins = ['https://shop.example']
+ * const status = serveWindowName({ contract: widgetApi, handlers, allowedOrigins })
+ * // Not a window.name request: the same page can serve postMessage callers too.
+ * if (status === 'none') connect({ target: parent, allowedOrigins, local: { contract: widgetApi, handlers } })
  */
 export function serveWindowName<C extends Contract>(options: ServeWindowNameOptions<C>): WindowNameServeStatus {
   const where = 'serveWindowName()'

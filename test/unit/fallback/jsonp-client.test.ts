@@ -1,0 +1,170 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import * as z from 'zod'
+import { defineContract } from '../../../src/contract.js'
+import { jsonpClient } from '../../../src/fallback/jsonp-client.js'
+
+// jsdom fetches no script: the tests play the server by calling the callback or firing the script's events.
+const api = defineContract({
+  methods: {
+    add: { input: z.tuple([z.number(), z.number()]), output: z.number() },
+    echo: { input: z.tuple([z.string()]), output: z.string() },
+  },
+})
+const scope = globalThis as unknown as Record<string, ((data: unknown) => void) | undefined>
+
+function scripts(): HTMLScriptElement[] {
+  return [...document.querySelectorAll<HTMLScriptElement>('script[data-portcullis="jsonp"]')]
+}
+function globals(): string[] {
+  return Object.keys(globalThis).filter((k) => k.startsWith('__portcullisJsonp_'))
+}
+/** The request the client made: its URL's parameters and its callback. */
+function lastRequest() {
+  const script = scripts().at(-1)
+  if (!script) throw new Error('no script injected')
+  const url = new URL(script.src)
+  const name = url.searchParams.get('callback') ?? ''
+  return { script, url, name, callback: scope[name] as (data: unknown) => void }
+}
+
+afterEach(() => {
+  for (const s of scripts()) s.remove()
+})
+
+describe('jsonpClient', () => {
+  it('sends method, JSON args and a fresh identifier callback; resolves with the validated result; cleans up', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc?key=1#frag' })
+    const first = remote.add(1, 2)
+    const a = lastRequest()
+    const second = remote.add(3, 4)
+    const b = lastRequest()
+    expect(a.url.origin + a.url.pathname).toBe('https://api.example/rpc')
+    expect(a.url.hash).toBe('')
+    expect(a.url.searchParams.get('key')).toBe('1')
+    expect(a.url.searchParams.get('method')).toBe('add')
+    expect(JSON.parse(a.url.searchParams.get('args') ?? '')).toEqual([1, 2])
+    expect(a.name).toMatch(/^__portcullisJsonp_[A-Za-z0-9_$]{21}$/)
+    expect(b.name).not.toBe(a.name)
+    expect(a.script.referrerPolicy).toBe('strict-origin')
+    a.callback({ k: 'r', v: 3 })
+    b.callback({ k: 'r', v: 7 })
+    expect(await first).toBe(3)
+    expect(await second).toBe(7)
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+  })
+
+  it('carries an undefined result (JSON drops the key)', async () => {
+    const remote = jsonpClient(defineContract({ methods: { ping: { input: z.tuple([]), output: z.undefined() } } }), {
+      url: 'https://api.example/rpc',
+    })
+    const pending = remote.ping()
+    lastRequest().callback(JSON.parse(JSON.stringify({ k: 'r', v: undefined })))
+    expect(await pending).toBeUndefined()
+  })
+
+  it('ignores a second invocation', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const pending = remote.add(1, 2)
+    const { callback } = lastRequest()
+    callback({ k: 'r', v: 3 })
+    callback({ k: 'r', v: 4 })
+    callback({ k: 'e', e: { n: 'Error', m: 'late' } })
+    expect(await pending).toBe(3)
+  })
+
+  it('validates the result against the output schema', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const pending = remote.add(1, 2)
+    lastRequest().callback({ k: 'r', v: 'three' })
+    await expect(pending).rejects.toMatchObject({ name: 'ValidationError', side: 'local', target: 'result' })
+    expect(globals()).toEqual([])
+  })
+
+  it('turns error replies into the same error classes', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const invalid = remote.add(1, 2)
+    lastRequest().callback({ k: 'e', e: { n: 'ValidationError', m: 'x', c: 'VALIDATION', t: 'arguments', i: [] } })
+    await expect(invalid).rejects.toMatchObject({ name: 'ValidationError', side: 'remote', target: 'arguments' })
+    const thrown = remote.add(1, 2)
+    lastRequest().callback({ k: 'e', e: { n: 'RangeError', m: 'boom', d: { retry: false } } })
+    await expect(thrown).rejects.toMatchObject({
+      name: 'RemoteError',
+      remoteName: 'RangeError',
+      data: { retry: false },
+    })
+  })
+
+  it.each([[42], [null], [[1]], [{ k: 'x' }], [{ k: 'e', e: 'not an object' }]])(
+    'refuses a reply that is not a portcullis reply: %j',
+    async (data) => {
+      const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+      const pending = remote.add(1, 2)
+      lastRequest().callback(data)
+      await expect(pending).rejects.toMatchObject({ code: 'VALIDATION', message: expect.stringContaining('malformed') })
+      expect(scripts()).toEqual([])
+    },
+  )
+
+  it('a script that fails to load gives a DisconnectedError naming the endpoint, not the arguments', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const pending = remote.echo('secret')
+    lastRequest().script.dispatchEvent(new Event('error'))
+    const error = await pending.catch((e: Error) => e)
+    expect(error).toMatchObject({ code: 'DISCONNECTED', reason: 'peer-gone' })
+    expect((error as Error).message).toContain('https://api.example/rpc did not load')
+    expect((error as Error).message).not.toContain('secret')
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+  })
+
+  it('a script that loads without calling back fails at once', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const pending = remote.add(1, 2)
+    lastRequest().script.dispatchEvent(new Event('load'))
+    await expect(pending).rejects.toMatchObject({
+      code: 'DISCONNECTED',
+      message: expect.stringContaining('did not call back'),
+    })
+  })
+
+  it('times out and aborts with nothing left; a late answer is ignored', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc', timeout: 20 })
+    const late = remote.add(1, 2)
+    const { callback } = lastRequest()
+    await expect(late).rejects.toMatchObject({ name: 'TimeoutError' })
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+    expect(() => callback({ k: 'r', v: 3 })).not.toThrow()
+    const controller = new AbortController()
+    const aborted = remote.add.with({ signal: controller.signal, timeout: Infinity })(1, 2)
+    expect(scripts()).toHaveLength(1)
+    controller.abort()
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' })
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+  })
+
+  it('fails with LimitError before injecting anything when the URL is too long', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc', maxUrlLength: 200 })
+    await expect(remote.echo('x'.repeat(300))).rejects.toMatchObject({ name: 'LimitError' })
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+  })
+
+  it('fails at once when an argument cannot be JSON', async () => {
+    const remote = jsonpClient(defineContract({ methods: { f: { input: z.tuple([z.bigint()]), output: z.null() } } }), {
+      url: 'https://api.example/rpc',
+    })
+    await expect(remote.f(1n)).rejects.toBeInstanceOf(TypeError)
+    expect(scripts()).toEqual([])
+  })
+
+  it('checks its options', () => {
+    expect(() => jsonpClient(api, null as never)).toThrow(TypeError)
+    expect(() => jsonpClient(api, { url: 'javascript:alert(1)' })).toThrow(/http: or https:/)
+    expect(() => jsonpClient(api, { url: 'http://[' })).toThrow(/not a URL/)
+    expect(() => jsonpClient(api, { url: '/rpc', timeout: 0 })).toThrow(/timeout/)
+    expect(() => jsonpClient(api, { url: '/rpc', maxUrlLength: Infinity })).toThrow(/maxUrlLength/)
+  })
+})

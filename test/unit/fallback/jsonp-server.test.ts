@@ -1,0 +1,286 @@
+import { EventEmitter } from 'node:events'
+import { describe, expect, it, vi } from 'vitest'
+import * as z from 'zod'
+import { defineContract } from '../../../src/contract.js'
+import {
+  JSONP_CALLBACK,
+  type JsonpHandlerOptions,
+  type JsonpRequest,
+  jsonpBody,
+  jsonpHandler,
+  originProblem,
+  scriptSafeJson,
+} from '../../../src/fallback/jsonp-server.js'
+import { createAllowedOrigins } from '../../../src/gate/allowed-origins.js'
+
+const api = defineContract({
+  methods: {
+    add: { input: z.tuple([z.number(), z.number()]), output: z.number() },
+    echo: { input: z.tuple([z.string()]), output: z.string() },
+    lies: { input: z.tuple([]), output: z.number() },
+    fail: { input: z.tuple([z.string()]), output: z.never() },
+    big: { input: z.tuple([]), output: z.unknown() },
+    wait: { input: z.tuple([]), output: z.string() },
+  },
+})
+
+/** A response that records what the handler wrote; `done` resolves at `end()`. */
+class FakeResponse extends EventEmitter {
+  status = 0
+  headers: Record<string, string> = {}
+  body = ''
+  writableEnded = false
+  readonly done: Promise<void>
+  private finish!: () => void
+  constructor() {
+    super()
+    this.done = new Promise((resolve) => {
+      this.finish = resolve
+    })
+  }
+  writeHead(status: number, headers: Record<string, string>) {
+    this.status = status
+    this.headers = headers
+    return this
+  }
+  end(body = '') {
+    this.body = body
+    this.writableEnded = true
+    this.finish()
+    return this
+  }
+}
+
+const signals: AbortSignal[] = []
+function handler(options?: JsonpHandlerOptions) {
+  return jsonpHandler(
+    api,
+    {
+      add: (a, b) => a + b,
+      echo: (s) => s,
+      lies: () => 'not a number' as unknown as number,
+      fail: (message) => {
+        throw Object.assign(new RangeError(message), { retry: false })
+      },
+      big: () => 10n,
+      wait: (context) =>
+        new Promise<string>((_, reject) => {
+          signals.push(context.signal)
+          context.signal.addEventListener('abort', () => reject(context.signal.reason))
+        }),
+    },
+    options,
+  )
+}
+
+function query(params: Record<string, string>): string {
+  return `/rpc?${new URLSearchParams(params)}`
+}
+
+async function get(
+  url: string,
+  options?: JsonpHandlerOptions,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<FakeResponse> {
+  const response = new FakeResponse()
+  handler(options)({ method, url, headers }, response)
+  await response.done
+  return response
+}
+
+/** Runs a JSONP body as the browser would, with `cb` defined, and returns what cb received. */
+function run(body: string, name = 'cb'): unknown[] {
+  const received: unknown[] = []
+  new Function(name, body)((value: unknown) => received.push(value))
+  return received
+}
+
+const JS = {
+  'Content-Type': 'text/javascript; charset=utf-8',
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+}
+
+describe('jsonpHandler: answers', () => {
+  it('answers a valid call with /**/-prefixed JavaScript that calls the callback, with the JS headers', async () => {
+    const res = await get(query({ method: 'add', args: '[1,2]', callback: 'cb' }))
+    expect(res.status).toBe(200)
+    expect(res.headers).toEqual(JS)
+    expect(res.body).toBe(`/**/ typeof cb === 'function' && cb({"k":"r","v":3});`)
+    expect(run(res.body)).toEqual([{ k: 'r', v: 3 }])
+  })
+
+  it('calls nothing when the callback is not a function', () => {
+    const body = jsonpBody('cb', { k: 'r', v: 1 })
+    expect(() => new Function('cb', body)(undefined)).not.toThrow()
+    expect(() => new Function('cb', body)('a string')).not.toThrow()
+  })
+
+  it('escapes <, >, &, U+2028 and U+2029 so the payload cannot end the script or break the parser', async () => {
+    const hostile = '</script><script>alert(1)</script><!-- & \u2028 \u2029'
+    const res = await get(query({ method: 'echo', args: JSON.stringify([hostile]), callback: 'cb' }))
+    const payload = res.body.slice(res.body.indexOf('cb(') + 3)
+    expect(payload).not.toMatch(/[<>&\u2028\u2029]/)
+    expect(res.body).toContain('\\u003c/script\\u003e')
+    expect(res.body).toContain('\\u2028')
+    expect(res.body).toContain('\\u2029')
+    // The escapes decode to the same string.
+    expect(run(res.body)).toEqual([{ k: 'r', v: hostile }])
+  })
+
+  it('scriptSafeJson is JSON that parses back to the same value', () => {
+    const value = { s: '<a href="x">&amp;</a>\u2028\u2029', n: [1, null, true] }
+    expect(JSON.parse(scriptSafeJson(value))).toEqual(value)
+  })
+
+  it('sends invalid arguments back as a ValidationError of the arguments, without running the handler', async () => {
+    const res = await get(query({ method: 'add', args: '[1,"2"]', callback: 'cb' }))
+    expect(res.status).toBe(200)
+    const [reply] = run(res.body) as [{ k: string; e: Record<string, unknown> }]
+    expect(reply.k).toBe('e')
+    expect(reply.e).toMatchObject({ n: 'ValidationError', c: 'VALIDATION', t: 'arguments' })
+  })
+
+  it('refuses args that are not a JSON array', async () => {
+    for (const args of ['{', '{"a":1}', '"x"']) {
+      const res = await get(query({ method: 'add', args, callback: 'cb' }))
+      const [reply] = run(res.body) as [{ e: Record<string, unknown> }]
+      expect(reply.e).toMatchObject({ c: 'VALIDATION', t: 'arguments' })
+    }
+  })
+
+  it('validates the result: a handler that breaks its schema sends a ValidationError of the result', async () => {
+    const res = await get(query({ method: 'lies', args: '[]', callback: 'cb' }))
+    const [reply] = run(res.body) as [{ e: Record<string, unknown> }]
+    expect(reply.e).toMatchObject({ c: 'VALIDATION', t: 'result' })
+  })
+
+  it('sends what a handler throws, with its data and without its stack', async () => {
+    const res = await get(query({ method: 'fail', args: '["nope"]', callback: 'cb' }))
+    const [reply] = run(res.body) as [{ e: Record<string, unknown> }]
+    expect(reply.e).toEqual({ n: 'RangeError', m: 'nope', d: { retry: false } })
+  })
+
+  it('sends the stack only with debug', async () => {
+    const res = await get(query({ method: 'fail', args: '["nope"]', callback: 'cb' }), { debug: true })
+    const [reply] = run(res.body) as [{ e: Record<string, unknown> }]
+    expect(reply.e.s).toEqual(expect.stringContaining('RangeError: nope'))
+  })
+
+  it('a result JSON cannot carry becomes an error reply instead of a crash', async () => {
+    const res = await get(query({ method: 'big', args: '[]', callback: 'cb' }))
+    const [reply] = run(res.body) as [{ k: string; e: Record<string, unknown> }]
+    expect(reply.k).toBe('e')
+    expect(reply.e.n).toBe('TypeError')
+  })
+
+  it('answers an unknown or inherited method name with MethodNotFoundError, escaped', async () => {
+    for (const method of ['nope', '__proto__', 'toString', '', '<script>']) {
+      const res = await get(query({ method, args: '[]', callback: 'cb' }))
+      expect(res.status).toBe(200)
+      expect(res.body).not.toContain('<')
+      const [reply] = run(res.body) as [{ e: Record<string, unknown> }]
+      expect(reply.e.n).toBe('MethodNotFoundError')
+    }
+  })
+
+  it('fires the handler signal when the client goes away, and writes nothing', async () => {
+    signals.length = 0
+    const response = new FakeResponse()
+    handler()({ method: 'GET', url: query({ method: 'wait', args: '[]', callback: 'cb' }), headers: {} }, response)
+    expect(signals).toHaveLength(1)
+    response.emit('close')
+    expect(signals[0]?.aborted).toBe(true)
+    await Promise.resolve()
+    expect(response.status).toBe(0)
+  })
+})
+
+describe('jsonpHandler: refusals', () => {
+  const TEXT = {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-store',
+  }
+
+  it.each([
+    ['alert(1)//'],
+    ['a.b'],
+    ['a'.repeat(200)],
+    ['é'],
+    ['ｆoo'],
+    ['cb\u2028'],
+    ['1abc'],
+    ['a b'],
+    ['a[0]'],
+    ['a;alert(1)'],
+    [''],
+  ])('rejects callback %j with 400 without reflecting it', async (callback) => {
+    const onRejected = vi.fn()
+    const res = await get(query({ method: 'add', args: '[1,2]', callback }), { onRejected })
+    expect(res.status).toBe(400)
+    expect(res.headers).toEqual(TEXT)
+    if (callback !== '') expect(res.body).not.toContain(callback)
+    expect(onRejected).toHaveBeenCalledWith(expect.objectContaining({ status: 400, reason: 'callback' }))
+  })
+
+  it('rejects a missing callback with 400', async () => {
+    const res = await get('/rpc?method=add&args=[1,2]')
+    expect(res.status).toBe(400)
+  })
+
+  it('accepts plain identifiers up to 64 characters, $ and _ included', () => {
+    for (const name of ['cb', '$', '_', '__portcullisJsonp_a$b_c', `a${'b'.repeat(63)}`]) {
+      expect(JSONP_CALLBACK.test(name)).toBe(true)
+    }
+    expect(JSONP_CALLBACK.test(`a${'b'.repeat(64)}`)).toBe(false)
+  })
+
+  it('answers GET only', async () => {
+    const res = await get(query({ method: 'add', args: '[1,2]', callback: 'cb' }), undefined, {}, 'POST')
+    expect(res.status).toBe(405)
+    expect(res.headers.Allow).toBe('GET')
+  })
+
+  it('refuses a URL over maxUrlLength with 414', async () => {
+    const res = await get(query({ method: 'echo', args: JSON.stringify(['x'.repeat(300)]), callback: 'cb' }), {
+      maxUrlLength: 200,
+    })
+    expect(res.status).toBe(414)
+  })
+
+  it('checks options at once', () => {
+    expect(() => jsonpHandler(api, {} as never)).toThrow(/handlers.add must be a function/)
+    expect(() => handler({ allowedOrigins: ['*'] })).toThrow(TypeError)
+    expect(() => handler({ maxUrlLength: -1 })).toThrow(/maxUrlLength/)
+  })
+})
+
+describe('jsonpHandler: best-effort origin check', () => {
+  const allowedOrigins = ['https://shop.example']
+  const url = query({ method: 'add', args: '[1,2]', callback: 'cb' })
+
+  it.each([
+    [{ 'sec-fetch-site': 'cross-site', referer: 'https://shop.example/page' }, 200],
+    [{ referer: 'https://shop.example/' }, 200],
+    [{ 'sec-fetch-site': 'same-origin' }, 200],
+    [{ 'sec-fetch-site': 'cross-site', referer: 'https://evil.example/' }, 403],
+    [{ 'sec-fetch-site': 'cross-site' }, 403],
+    [{}, 403],
+    [{ referer: 'not a url' }, 403],
+  ])('%j -> %i', async (headers, status) => {
+    const res = await get(url, { allowedOrigins }, headers)
+    expect(res.status).toBe(status)
+  })
+
+  it('reads the first value of a repeated header', () => {
+    const request: JsonpRequest = { headers: { referer: ['https://shop.example/', 'https://evil.example/'] } }
+    expect(originProblem(request, createAllowedOrigins(allowedOrigins))).toBeUndefined()
+  })
+
+  it('does not check when allowedOrigins is not set', async () => {
+    const res = await get(url, undefined, { 'sec-fetch-site': 'cross-site', referer: 'https://evil.example/' })
+    expect(res.status).toBe(200)
+  })
+})

@@ -21,7 +21,10 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
    * targets; `'*'` is refused.
    */
   allowedOrigins?: readonly string[]
-  /** Accept the opaque origin `'null'` (sandboxed frames), still bound to the one target window. */
+  /**
+   * Accept the opaque origin of sandboxed and `data:` frames: list `'null'` in
+   * `allowedOrigins` too. The connection stays bound to the one target window.
+   */
   allowOpaqueOrigin?: boolean
   /** The contract of the peer: what we call, and the events we listen to. */
   remote?: R
@@ -126,6 +129,20 @@ function checkHandlers(
   return table
 }
 
+// Chromium delivers a message nested about 2500 levels deep as null, with no
+// error on either side; a limit well below that keeps every refusal explicit.
+const MAX_DEPTH_CEILING = 1000
+
+function checkMaxDepth(value: number | undefined): number {
+  const depth = checkPositive('maxDepth', value, DEFAULT_LIMITS.maxDepth)
+  if (depth > MAX_DEPTH_CEILING) {
+    throw new TypeError(
+      `connect(): maxDepth ${depth} is above ${MAX_DEPTH_CEILING}; browsers silently deliver deeper messages as null, so portcullis could not report them`,
+    )
+  }
+  return depth
+}
+
 function checkPositive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
@@ -158,8 +175,31 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
       `connect(): target is ${target === null ? 'null' : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
     )
   }
+  // Every option is checked before anything listens, so a mistake leaves nothing behind.
   const host = hostWindow()
   const peer = resolvePeerWindow(target, host)
+  if (peer === undefined && !isEndpoint(target)) {
+    throw new TypeError(
+      'connect(): target must be an iframe element, a window, a MessagePort, a Worker or a worker scope',
+    )
+  }
+  if (peer !== undefined && host === undefined) {
+    throw new TypeError('connect(): a window target needs a window to listen on')
+  }
+  const allowed =
+    peer === undefined
+      ? undefined
+      : createAllowedOrigins(options.allowedOrigins, { allowOpaqueOrigin: options.allowOpaqueOrigin === true })
+  const channel = options.channel ?? ''
+  if (typeof channel !== 'string') throw new TypeError('connect(): channel must be a string')
+  const handlers = checkHandlers(options.local as ConnectOptions<Contract, Contract>['local'])
+  const timeout = checkPositive('timeout', options.timeout, DEFAULT_TIMEOUT)
+  const connectTimeout = checkPositive('connectTimeout', options.connectTimeout, DEFAULT_TIMEOUT)
+  const limits = {
+    maxBytes: checkPositive('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes),
+    maxDepth: checkMaxDepth(options.maxDepth),
+  }
+
   const reporter = { connection: undefined as ConnectionImpl<R, L> | undefined }
   const userSink = options.onRejected
   const onRejected = (rejection: Rejection): void => {
@@ -171,39 +211,26 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
       // A throwing hook must not open a way to break the gate.
     }
   }
-  let link: Transport
   const lifecycle: { -readonly [K in keyof Lifecycle]: Lifecycle[K] } = { host }
-  if (peer !== undefined) {
-    const allowed = createAllowedOrigins(options.allowedOrigins, {
-      allowOpaqueOrigin: options.allowOpaqueOrigin === true,
-    })
-    if (host === undefined) throw new TypeError('connect(): a window target needs a window to listen on')
+  let link: Transport
+  if (peer !== undefined && allowed !== undefined && host !== undefined) {
     link = new WindowTransport(peer, allowed, onRejected, host)
     lifecycle.peerGone = () => peer.closed
     lifecycle.goneBeforeOpen = COOP_HINT
-  } else if (isEndpoint(target)) {
-    link = new EndpointTransport(target)
   } else {
-    throw new TypeError(
-      'connect(): target must be an iframe element, a window, a MessagePort, a Worker or a worker scope',
-    )
+    link = new EndpointTransport(target as Endpoint)
   }
-  const channel = options.channel ?? ''
-  if (typeof channel !== 'string') throw new TypeError('connect(): channel must be a string')
   const connection = new ConnectionImpl<R, L>({
     link,
     lifecycle,
     channel,
     remote: options.remote ?? EMPTY,
     local: options.local?.contract ?? EMPTY,
-    handlers: checkHandlers(options.local as ConnectOptions<Contract, Contract>['local']),
-    timeout: checkPositive('timeout', options.timeout, DEFAULT_TIMEOUT),
-    connectTimeout: checkPositive('connectTimeout', options.connectTimeout, DEFAULT_TIMEOUT),
+    handlers,
+    timeout,
+    connectTimeout,
     debug: options.debug === true,
-    limits: {
-      maxBytes: checkPositive('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes),
-      maxDepth: checkPositive('maxDepth', options.maxDepth, DEFAULT_LIMITS.maxDepth),
-    },
+    limits,
     trace: options.trace,
     onRejected,
   })

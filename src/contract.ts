@@ -76,7 +76,7 @@ function checkNames(
   for (const name of Object.keys(shape)) {
     if (RESERVED.has(name) || !NAME.test(name) || name.length > 256) {
       throw new TypeError(
-        `defineContract: ${JSON.stringify(name)} cannot be a ${kind.slice(0, -1)} name; use an identifier that is not ${[...RESERVED].join(', ')}`,
+        `defineContract: ${JSON.stringify(name)} cannot be ${kind === 'methods' ? 'a method' : 'an event'} name; use an identifier that is not ${[...RESERVED].join(', ')}`,
       )
     }
     const value = (shape as Record<string, unknown>)[name]

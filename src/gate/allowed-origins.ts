@@ -25,10 +25,13 @@ function refuse(entry: unknown, why: string): never {
   throw new TypeError(`allowedOrigins: ${JSON.stringify(entry)} ${why}`)
 }
 
-function parseUrl(entry: string): URL {
+// `shown` is what the user wrote, and `origin` how we suggest writing it: they
+// differ for a pattern, whose `*` label is swapped for a placeholder to parse.
+function parseUrl(text: string, shown = text, origin: (url: URL) => string = (url) => url.origin): URL {
+  const entry = shown
   let url: URL
   try {
-    url = new URL(entry)
+    url = new URL(text)
   } catch {
     return refuse(entry, "is not an origin; write a scheme and host, e.g. 'https://widget.example'")
   }
@@ -36,10 +39,10 @@ function parseUrl(entry: string): URL {
     refuse(entry, "has no host; write a scheme and host, e.g. 'https://widget.example'")
   }
   if (url.username !== '' || url.password !== '') {
-    refuse(entry, `must not contain credentials; write '${url.origin}'`)
+    refuse(entry, `must not contain credentials; write '${origin(url)}'`)
   }
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(entry)) {
-    refuse(entry, `is a URL, not an origin; an origin has no path, query or fragment: write '${url.origin}'`)
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(text)) {
+    refuse(entry, `is a URL, not an origin; an origin has no path, query or fragment: write '${origin(url)}'`)
   }
   return url
 }
@@ -68,11 +71,14 @@ function parsePattern(entry: string): SubdomainPattern {
   }
   const rest = entry.slice(at + 3 + WILDCARD_LABEL.length)
   if (rest.includes('*')) refuse(entry, "may hold only one '*', as the leftmost label: 'https://*.example.com'")
-  const url = parseUrl(`${entry.slice(0, at)}://${PLACEHOLDER}.${rest}`)
-  const suffix = url.hostname.slice(PLACEHOLDER.length)
-  if (url.hostname.startsWith('[') || /^\.[\d.]+$/.test(suffix)) {
+  const host = rest.split(/[:/?#]/, 1)[0] ?? ''
+  if (rest.startsWith('[') || /^[\d.]+$/.test(host)) {
     refuse(entry, 'puts a wildcard on an IP address; list the exact origin instead')
   }
+  const url = parseUrl(`${entry.slice(0, at)}://${PLACEHOLDER}.${rest}`, entry, (u) =>
+    u.origin.replace(PLACEHOLDER, '*'),
+  )
+  const suffix = url.hostname.slice(PLACEHOLDER.length)
   if (suffix.split('.').length < 3) {
     refuse(entry, "covers a whole top-level domain; name the registrable domain, e.g. 'https://*.example.com'")
   }

@@ -22,6 +22,8 @@ class Excess {
 interface Budget {
   left: number
   readonly limits: Limits
+  // Binary data is copied a whole buffer at a time, and a buffer shared by views is copied once.
+  buffers: Set<ArrayBufferLike> | undefined
 }
 
 /**
@@ -32,7 +34,7 @@ interface Budget {
  */
 export function exceeds(value: unknown, limits: Limits): string | undefined {
   try {
-    walk(value, limits.maxDepth, { left: limits.maxBytes, limits })
+    walk(value, limits.maxDepth, { left: limits.maxBytes, limits, buffers: undefined })
     return undefined
   } catch (error) {
     if (error instanceof Excess) return error.what
@@ -46,6 +48,13 @@ function spend(budget: Budget, bytes: number): void {
   if (budget.left < 0) throw new Excess(`more than ${budget.limits.maxBytes} bytes`)
 }
 
+function spendBuffer(budget: Budget, buffer: ArrayBufferLike): void {
+  budget.buffers ??= new Set()
+  if (budget.buffers.has(buffer)) return
+  budget.buffers.add(buffer)
+  spend(budget, buffer.byteLength)
+}
+
 function walk(value: unknown, depthLeft: number, budget: Budget): void {
   if (typeof value === 'string') {
     spend(budget, value.length)
@@ -56,21 +65,18 @@ function walk(value: unknown, depthLeft: number, budget: Budget): void {
     return
   }
   if (depthLeft <= 0) throw new Excess(`nesting deeper than ${budget.limits.maxDepth} levels`)
-  if (ArrayBuffer.isView(value)) {
-    spend(budget, value.byteLength)
-    return
-  }
-  if (value instanceof ArrayBuffer) {
-    spend(budget, value.byteLength)
-    return
-  }
-  if (typeof Blob !== 'undefined' && value instanceof Blob) {
-    spend(budget, value.size)
-    return
-  }
   const depth = depthLeft - 1
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) walk(value[i], depth, budget)
+    return
+  }
+  if (ArrayBuffer.isView(value)) {
+    // A view of 16 bytes still carries its whole buffer across.
+    spendBuffer(budget, value.buffer)
+    return
+  }
+  if (value instanceof ArrayBuffer) {
+    spendBuffer(budget, value)
     return
   }
   if (value instanceof Map) {
@@ -82,6 +88,22 @@ function walk(value: unknown, depthLeft: number, budget: Budget): void {
   }
   if (value instanceof Set) {
     for (const item of value) walk(item, depth, budget)
+    return
+  }
+  if (value instanceof Error) {
+    // Structured clone copies these even though they are not enumerable.
+    walk(value.name, depth, budget)
+    walk(value.message, depth, budget)
+    walk(value.stack, depth, budget)
+    if ('cause' in value) walk(value.cause, depth, budget)
+  } else if (value instanceof RegExp) {
+    spend(budget, value.source.length)
+    return
+  } else if (value instanceof String) {
+    spend(budget, value.length)
+    return
+  } else if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    spend(budget, value.size)
     return
   }
   for (const key in value) {

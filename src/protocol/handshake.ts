@@ -52,6 +52,9 @@ export class Handshake {
   seek(): void {
     if (this.stopped) return
     this.nonce = nanoid()
+    // A peer that stayed alive (we come back from the back/forward cache) keeps its
+    // nonce: it must be heard again, not ignored as the session we left.
+    this.sessionPeerNonce = undefined
     this.answered.clear()
     this.retryDelay = FIRST_RETRY_MS
     this.clearRetry()

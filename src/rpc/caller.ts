@@ -87,6 +87,14 @@ export class Caller {
         sent: false,
       }
       const timeout = options?.timeout ?? this.defaultTimeout
+      if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
+        reject(
+          new TypeError(
+            `call to "${method}": timeout must be a positive number of ms (or Infinity), got ${String(timeout)}`,
+          ),
+        )
+        return
+      }
       if (Number.isFinite(timeout)) {
         call.timer = setTimeout(
           () => {

@@ -57,10 +57,24 @@ function ownData(error: object): Record<string, unknown> | undefined {
  * Turns whatever a handler threw into its wire form: name, message, code,
  * own enumerable data and cause chain; the stack only when `debug` is on.
  */
-export function encodeError(error: unknown, debug: boolean, depth = 0): WireError {
-  if (!(error instanceof Error)) {
-    return { n: 'Error', m: typeof error === 'string' ? error : String(error) }
+// What was thrown may not even turn into a string (a null-prototype object, a
+// throwing toString); the caller must still get an answer.
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value.slice(0, MAX_TEXT)
+  try {
+    return String(value).slice(0, MAX_TEXT)
+  } catch {
+    return Object.prototype.toString.call(value)
   }
+}
+
+// An Error from another window fails `instanceof Error`; its brand does not.
+function isError(value: unknown): value is Error {
+  return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]'
+}
+
+export function encodeError(error: unknown, debug: boolean, depth = 0): WireError {
+  if (!isError(error)) return { n: 'Error', m: describe(error) }
   const wire: WireError = { n: text(error.name, 'Error'), m: text(error.message, '') }
   if (error instanceof PortcullisError) wire.c = error.code
   if (error instanceof ValidationError) {

@@ -85,7 +85,7 @@ export class Session {
     if (value === undefined) return false
     const excess = exceeds(value, options.limits)
     if (excess === undefined) return false
-    options.onRejected({ reason: 'limit', detail: `${excess} in a ${KIND_NAMES[message.k]}` })
+    options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[message.k]} message)` })
     if (message.k === 'c') {
       const error = new LimitError(`the peer refused the arguments of "${message.m}": ${excess}`)
       this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug) })

@@ -1,0 +1,142 @@
+// Regressions: each was a bug found by the unit tests, fixed in src/.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import * as z from 'zod'
+import { connect } from '../../src/connect.js'
+import { type Connection, ConnectionImpl } from '../../src/connection.js'
+import { defineContract } from '../../src/contract.js'
+import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
+import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
+import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
+import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
+import { fakeWindow, ManualPeer, turns, until, useFakeTimers, windowPair } from './helpers.js'
+
+const conns: Array<Connection<any, any>> = []
+afterEach(() => {
+  for (const c of conns.splice(0)) c.close()
+  vi.useRealTimers()
+  vi.restoreAllMocks()
+})
+
+describe('connect() with an invalid later option leaves no listener behind', () => {
+  it.each([
+    [
+      'local.handlers',
+      {
+        local: { contract: defineContract({ methods: { m: { input: z.tuple([]), output: z.void() } } }), handlers: {} },
+      },
+    ],
+    ['timeout', { timeout: -1 }],
+    ['connectTimeout', { connectTimeout: 0 }],
+    ['maxDepth', { maxDepth: 0 }],
+    ['channel', { channel: 7 }],
+  ])('a bad %s throws and nothing listens', (_, bad) => {
+    const onRejected = vi.fn()
+    expect(() =>
+      connect({
+        target: fakeWindow('https://a.example') as never,
+        allowedOrigins: ['https://a.example'],
+        onRejected,
+        ...bad,
+      } as never),
+    ).toThrow(TypeError)
+    // No connection exists, so nothing may listen or report.
+    window.dispatchEvent(new MessageEvent('message', { data: 1, origin: 'https://evil.example', source: null }))
+    expect(onRejected).not.toHaveBeenCalled()
+  })
+})
+
+describe('back from the back/forward cache, a connection reconnects to the same peer', () => {
+  it('with a hand-driven peer that stayed alive (same nonce)', async () => {
+    useFakeTimers()
+    const peer = new ManualPeer('https://peer.example')
+    const conn = connect({ target: peer.win as never, allowedOrigins: ['https://peer.example'] })
+    conns.push(conn)
+    await conn.ready
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))
+    expect(conn.state).toBe('reconnecting')
+    window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
+    // The peer (still the same page) answers the new SYN with an ACK from its unchanged nonce...
+    await until(() => peer.link.length >= 2)
+    vi.advanceTimersByTime(5000)
+    await turns(20)
+    // ...which the handshake drops as "stale" (ack.l === sessionPeerNonce).
+    expect(conn.state).toBe('open')
+    peer.close()
+  })
+
+  it('with two real connections; only one page goes through the cache', async () => {
+    useFakeTimers()
+    const { port1, port2 } = new MessageChannel()
+    const hiddenHost = new EventTarget() // the page that goes into the cache
+    const otherHost = new EventTarget()
+    const make = (port: MessagePort, host: EventTarget) =>
+      new ConnectionImpl({
+        link: new EndpointTransport(port),
+        lifecycle: { host: host as unknown as Window },
+        channel: '',
+        remote: defineContract({}),
+        local: defineContract({}),
+        handlers: {},
+        timeout: 1000,
+        connectTimeout: Number.POSITIVE_INFINITY,
+        debug: false,
+        limits: DEFAULT_LIMITS,
+        trace: undefined,
+        onRejected: () => {},
+      })
+    const x = make(port1, hiddenHost)
+    const y = make(port2, otherHost)
+    conns.push(x, y)
+    await Promise.all([x.ready, y.ready])
+    hiddenHost.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }))
+    await until(() => y.state === 'reconnecting')
+    hiddenHost.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+    vi.advanceTimersByTime(10_000)
+    await turns(50)
+    expect(x.state).toBe('open')
+    expect(y.state).toBe('open')
+    port1.close()
+    port2.close()
+  })
+})
+
+describe('a thrown value that cannot be turned into a string still gets an answer', () => {
+  it.each([
+    ['a null-prototype object', () => Object.create(null)],
+    [
+      'an object whose toString throws',
+      () => ({
+        toString: () => {
+          throw new Error('no')
+        },
+      }),
+    ],
+  ])('%s', (_, make) => {
+    const sent: unknown[] = []
+    const table: Record<string, ServedMethod> = Object.create(null)
+    table.m = {
+      input: z.tuple([]),
+      output: z.void(),
+      handler: () => {
+        throw make()
+      },
+    }
+    const responder = new Responder(table, (message) => sent.push(message), false, DEFAULT_LIMITS)
+    expect(() => responder.handle({ k: 'c', i: 'id', m: 'm', a: [] })).not.toThrow()
+    expect(sent).toEqual([{ k: 'e', i: 'id', e: expect.objectContaining({ n: 'Error' }) }])
+  })
+})
+
+describe('refusing a subdomain pattern names it as written', () => {
+  it.each([
+    ['https://*.example.com/app', "write 'https://*.example.com'"],
+    ['https://*.example.com?x', "write 'https://*.example.com'"],
+  ])('%s', (entry, hint) => {
+    expect(() => createAllowedOrigins([entry])).toThrow(hint)
+    expect(() => createAllowedOrigins([entry])).not.toThrow(/portcullis-wildcard-label/)
+  })
+
+  it('an IP wildcard gets its own message', () => {
+    expect(() => createAllowedOrigins(['https://*.0.0.1'])).toThrow('wildcard on an IP address')
+  })
+})

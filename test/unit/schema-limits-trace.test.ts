@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest'
+import * as z from 'zod'
+import { DEFAULT_LIMITS, exceeds } from '../../src/gate/limits.js'
+import { traceEntry } from '../../src/protocol/trace.js'
+import { isStandardSchema, type StandardSchemaV1, validate } from '../../src/rpc/standard-schema.js'
+
+describe('validate (Standard Schema v1)', () => {
+  it('answers synchronously for a synchronous schema', () => {
+    expect(validate(z.number(), 1)).toEqual({ ok: true, value: 1 })
+    const failed = validate(z.object({ a: z.string() }), { a: 1 })
+    expect(failed).toEqual({ ok: false, issues: [{ path: ['a'], message: expect.any(String) }] })
+  })
+
+  it('returns a promise for an asynchronous schema', async () => {
+    const checked = validate(
+      z.number().refine(async () => true),
+      1,
+    )
+    expect(checked).toBeInstanceOf(Promise)
+    await expect(checked).resolves.toEqual({ ok: true, value: 1 })
+  })
+
+  it('flattens path segments given as { key } objects and tolerates a missing path', () => {
+    const schema: StandardSchemaV1 = {
+      '~standard': {
+        version: 1,
+        vendor: 'handmade',
+        validate: () => ({ issues: [{ message: 'a', path: [{ key: 'x' }, 0, { key: 1 }] }, { message: 'b' }] }),
+      },
+    }
+    expect(validate(schema, null)).toEqual({
+      ok: false,
+      issues: [
+        { message: 'a', path: ['x', 0, 1] },
+        { message: 'b', path: [] },
+      ],
+    })
+  })
+
+  it('isStandardSchema recognises zod and hand-made schemas only', () => {
+    expect(isStandardSchema(z.string())).toBe(true)
+    const fn = Object.assign(() => {}, { '~standard': { version: 1, vendor: 'x', validate: () => ({ value: 1 }) } })
+    expect(isStandardSchema(fn)).toBe(true)
+    for (const not of [null, undefined, 1, {}, { '~standard': null }, { '~standard': { version: 1 } }]) {
+      expect(isStandardSchema(not)).toBe(false)
+    }
+  })
+})
+
+describe('exceeds (size and depth limits)', () => {
+  const small = { maxBytes: 100, maxDepth: 3 }
+
+  it('lets values within the limits through', () => {
+    expect(exceeds([1, 'abc', { a: [true, null] }], small)).toBeUndefined()
+    expect(exceeds(new Map([['k', new Set([1, 'v'])]]), small)).toBeUndefined()
+    expect(exceeds('x'.repeat(1000), DEFAULT_LIMITS)).toBeUndefined()
+  })
+
+  it('counts string lengths, binary byte lengths and keys', () => {
+    expect(exceeds('x'.repeat(101), small)).toBe('more than 100 bytes')
+    expect(exceeds(new ArrayBuffer(101), small)).toBe('more than 100 bytes')
+    expect(exceeds(new Uint8Array(101), small)).toBe('more than 100 bytes')
+    expect(exceeds(new Blob(['x'.repeat(101)]), small)).toBe('more than 100 bytes')
+    expect(exceeds({ ['k'.repeat(101)]: 1 }, small)).toBe('more than 100 bytes')
+    expect(exceeds(new Map([['k', 'v'.repeat(100)]]), small)).toBe('more than 100 bytes')
+    expect(exceeds(new Set(['v'.repeat(101)]), small)).toBe('more than 100 bytes')
+  })
+
+  it('counts nesting of objects, arrays, maps and sets', () => {
+    expect(exceeds([[[1]]], small)).toBeUndefined()
+    expect(exceeds([[[[1]]]], small)).toBe('nesting deeper than 3 levels')
+    expect(exceeds({ a: { b: { c: {} } } }, small)).toBe('nesting deeper than 3 levels')
+    expect(exceeds(new Map([[1, new Map([[1, new Set([[]])]])]]), small)).toBe('nesting deeper than 3 levels')
+  })
+
+  it('ignores inherited properties', () => {
+    const value = Object.create({ inherited: 'x'.repeat(1000) })
+    expect(exceeds(value, small)).toBeUndefined()
+  })
+
+  it('refuses what cannot be measured', () => {
+    const hostile = {
+      get boom() {
+        throw new Error('getter')
+      },
+    }
+    expect(exceeds(hostile, small)).toBe('a value that cannot be measured')
+  })
+})
+
+describe('traceEntry', () => {
+  it('names the kind, and the id and method of session messages', () => {
+    expect(traceEntry('send', 'ch', { k: 'c', i: 'id1', m: 'add', a: [] })).toEqual({
+      direction: 'send',
+      kind: 'call',
+      channel: 'ch',
+      id: 'id1',
+      method: 'add',
+      message: { k: 'c', i: 'id1', m: 'add', a: [] },
+    })
+    expect(traceEntry('receive', '', { k: 'x', r: 'closed' })).toEqual({
+      direction: 'receive',
+      kind: 'close',
+      channel: '',
+      message: { k: 'x', r: 'closed' },
+    })
+  })
+
+  it('gives link messages their kind but never mistakes their fields for an id or method', () => {
+    const entry = traceEntry('send', '', { pc: 1, k: 's', n: 'nonce', i: 'x', m: 'y' })
+    expect(entry.kind).toBe('syn')
+    expect(entry).not.toHaveProperty('id')
+    expect(entry).not.toHaveProperty('method')
+    expect(traceEntry('send', '', { pc: 1, k: 'a', n: 'a', l: 'b', c: '' }).kind).toBe('ack')
+  })
+
+  it('passes an unknown kind through and names a missing one', () => {
+    expect(traceEntry('send', '', { k: 'z' }).kind).toBe('z')
+    expect(traceEntry('send', '', {}).kind).toBe('unknown')
+  })
+})

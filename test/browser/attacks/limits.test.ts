@@ -1,0 +1,138 @@
+/**
+ * Property 8: limits, checked on the sender too. `maxMessageBytes` (default
+ * 32 MiB: bytes of strings and binary data, estimated without serialising) and
+ * `maxDepth` (default 100). An oversize or overdeep call fails at the caller
+ * with LimitError before anything is posted; the receiver refuses one that
+ * slips through (a peer with higher limits) with a clear error, not a hang.
+ */
+import type { Browser, Frame, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchChromium, origins } from '../harness/browser.js'
+import { addAttackFrame, openAttackPage, read, run } from './support.js'
+
+let browser: Browser
+const { A, B } = origins()
+const json = JSON.stringify
+const MiB = 1024 * 1024
+
+beforeAll(async () => {
+  browser = await launchChromium()
+})
+afterAll(async () => {
+  await browser?.close()
+})
+
+/** Parent A (options `parent`) and child B (query params `child`), both traced; one call made. */
+async function pair(
+  parent: Record<string, unknown> = {},
+  child: Record<string, string> = {},
+): Promise<{ page: Page; child: Frame }> {
+  const { page } = await openAttackPage(browser, A)
+  const frame = await addAttackFrame(page, B, 'child', { allow: A, trace: '1', ...child }, 'child')
+  await run(
+    page,
+    `(attack.open(${json({ target: 'child', allow: [B], serve: 'host', remote: 'victim', trace: true, ...parent })}), 0)`,
+  )
+  expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
+  return { page, child: frame }
+}
+
+/** The calls the child received on the session, from its trace. */
+const received = (child: Frame) =>
+  read<string[]>(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
+const sentCalls = (page: Page) =>
+  read<string[]>(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
+
+describe.concurrent('limits', () => {
+  it('a 50 MB string and a 3000-deep object fail at the caller with LimitError, fast, and nothing is posted', async () => {
+    const { page, child } = await pair()
+    for (const arg of [{ $string: 50_000_000 }, { $deep: 3000 }]) {
+      const result = await run(page, `attack.call('echo', [${json(arg)}])`)
+      expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+      expect(result.ms).toBeLessThan(500)
+    }
+    expect(await sentCalls(page)).toEqual(['add'])
+    expect(await received(child)).toEqual(['add'])
+    expect(await read(child, 't.counts')).toEqual({ add: 1 })
+    // The connection is unharmed.
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('maxMessageBytes and maxDepth are options, honoured for calls and events at the sender', async () => {
+    const { page, child } = await pair({ maxMessageBytes: 1024, maxDepth: 10 })
+    expect(await run(page, `attack.call('echo', [{ $string: 900 }])`)).toMatchObject({ ok: true })
+    expect(await run(page, `attack.call('echo', [{ $string: 2000 }])`)).toMatchObject({ ok: false, code: 'LIMIT' })
+    expect(await run(page, `attack.call('echo', [{ $deep: 5 }])`)).toMatchObject({ ok: true })
+    expect(await run(page, `attack.call('echo', [{ $deep: 20 }])`)).toMatchObject({ ok: false, code: 'LIMIT' })
+    // Binary data counts by its bytes.
+    expect(
+      await run(page, `attack.call('echo', [new Uint8Array(4096)]).then((r) => ({ ok: r.ok, code: r.code }))`),
+    ).toEqual({ ok: false, code: 'LIMIT' })
+    const emitted = await run(
+      page,
+      `(() => { try { t.conn.emit('theme', { mode: 'x'.repeat(2000) }); return 'sent' } catch (e) { return e.code } })()`,
+    )
+    expect(emitted).toBe('LIMIT')
+    expect(await sentCalls(page)).toEqual(['add', 'echo', 'echo'])
+    expect(await received(child)).toEqual(['add', 'echo', 'echo'])
+    await page.close()
+  })
+
+  it('a call that slips through (the caller has higher limits) is refused by the receiver with LimitError, not a hang', async () => {
+    // The child keeps its defaults (32 MiB, depth 100); the parent raised both.
+    const { page, child } = await pair({ maxMessageBytes: 256 * MiB, maxDepth: 1000 })
+    // 34 million characters: just over the 32 MiB default.
+    for (const arg of [{ $string: 34_000_000 }, { $deep: 150 }]) {
+      const result = await run(page, `attack.call('echo', [${json(arg)}], { timeout: 10000 })`)
+      expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+      expect(result.message).toMatch(/refused/)
+      expect(result.ms).toBeLessThan(3000)
+    }
+    // The handler never ran.
+    expect(await read(child, 't.counts')).toEqual({ add: 1 })
+    expect(await read(child, `t.rejections.filter((r) => r.reason === 'limit').length`)).toBe(2)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('a result that slips through (the callee has higher limits) is refused by the caller with LimitError', async () => {
+    const { page, child } = await pair({ maxMessageBytes: MiB }, { maxBytes: String(256 * MiB) })
+    const result = await run(page, `attack.call('big', [${2 * MiB}], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.ms).toBeLessThan(3000)
+    expect(await read(child, 't.counts.big')).toBe(1)
+    await page.close()
+  })
+
+  it('a structure too deep for the browser to clone cannot be let through: maxDepth above 1000 is refused at connect()', async () => {
+    // Chromium delivers a message nested about 2500 levels deep as null, silently, so no
+    // side may raise maxDepth that far; at the ceiling a 2500-deep value still fails fast.
+    const { page } = await pair({ maxDepth: 1000 }, { maxDepth: '1000' })
+    const refused = await run(
+      page,
+      `(() => { try { portcullis.connect({ target: document.getElementById('child'), allowedOrigins: ['${B}'], maxDepth: 100000 }); return 'accepted' } catch (e) { return e.name + ': ' + e.message } })()`,
+    )
+    expect(refused).toMatch(/^TypeError: .*maxDepth 100000.*null/)
+    const result = await run(page, `attack.call('echo', [{ $deep: 2500 }], { timeout: 3000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.ms).toBeLessThan(2000)
+    await page.close()
+  })
+
+  it('binary data counts whole: a 16-byte view of a 2 MiB buffer is refused under a 1 MiB limit (structured clone copies the buffer)', async () => {
+    const { page, child } = await pair({ maxMessageBytes: MiB })
+    const result = await run(page, `attack.call('echo', [{ $view: [${2 * MiB}, 16] }], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT' })
+    expect(await read(child, 't.counts.echo')).toBeUndefined()
+    await page.close()
+  })
+
+  it("an Error's message counts: an Error carrying a 2 MiB message is refused under a 1 MiB limit", async () => {
+    const { page, child } = await pair({ maxMessageBytes: MiB })
+    const result = await run(page, `attack.call('echo', [{ $error: ${2 * MiB} }], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT' })
+    expect(await read(child, 't.counts.echo')).toBeUndefined()
+    await page.close()
+  })
+})

@@ -1,4 +1,28 @@
-import { defineConfig } from 'vitest/config'
+import { defineConfig, type TestProjectConfiguration } from 'vitest/config'
+
+/** Browser tests written against test/browser/harness/driver.ts: they run in every engine. */
+const ENGINE_TESTS = ['test/browser/core.test.ts', 'test/browser/lifecycle/**/*.test.ts']
+
+/**
+ * One project per engine (`chromium`, `firefox`, `webkit`), each running
+ * ENGINE_TESTS with `ENGINE` set. They exist only when `ENGINES` is set
+ * (`npm run test:engines`), so `npm test` stays on Chromium alone.
+ */
+const engine = (name: 'chromium' | 'firefox' | 'webkit'): TestProjectConfiguration => ({
+  test: {
+    name,
+    include: ENGINE_TESTS,
+    environment: 'node',
+    env: { ENGINE: name },
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    globalSetup: [
+      'test/browser/harness/global-setup.ts',
+      ...(name === 'webkit' ? ['test/browser/harness/driver-setup.ts'] : []),
+    ],
+  },
+})
+const engines = process.env.ENGINES ? [engine('chromium'), engine('firefox'), engine('webkit')] : []
 
 export default defineConfig({
   test: {
@@ -27,6 +51,7 @@ export default defineConfig({
           globalSetup: ['test/browser/harness/global-setup.ts'],
         },
       },
+      ...engines,
     ],
     coverage: {
       provider: 'v8',

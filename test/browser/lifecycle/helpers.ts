@@ -1,4 +1,4 @@
-import type { Page } from 'playwright-core'
+import type { PageHandle } from '../harness/driver.js'
 
 /**
  * In the parent page: connects to `target` (an expression evaluated in the
@@ -6,7 +6,7 @@ import type { Page } from 'playwright-core'
  * recording state changes, events and rejections under the same name.
  */
 export async function connectTo(
-  page: Page,
+  page: PageHandle,
   name: string,
   target: string,
   options: { allow?: string[]; channel?: string; timeout?: number; connectTimeout?: number; trace?: boolean } = {},
@@ -17,7 +17,12 @@ export async function connectTo(
       const { portcullis, contracts } = w
       w.conns ??= {}
       w.log ??= {}
-      const log = (w.log[name] = { states: [] as string[], events: [] as unknown[], rejections: [] as unknown[], trace: [] as unknown[] })
+      const log = (w.log[name] = {
+        states: [] as string[],
+        events: [] as unknown[],
+        rejections: [] as unknown[],
+        trace: [] as unknown[],
+      })
       // biome-ignore lint/security/noGlobalEval: the test names the target as an expression of the page
       const resolved = (0, eval)(target)
       const conn = portcullis.connect({
@@ -40,7 +45,13 @@ export async function connectTo(
 }
 
 /** Calls `method` on connection `name` in the page; resolves with the value or the error's code/reason/message. */
-export function call(page: Page, name: string, method: string, args: unknown[] = [], options?: Record<string, unknown>) {
+export function call(
+  page: PageHandle,
+  name: string,
+  method: string,
+  args: unknown[] = [],
+  options?: Record<string, unknown>,
+) {
   return page.evaluate(
     async ({ name, method, args, options }) => {
       const conn = (globalThis as any).conns[name]

@@ -1,20 +1,19 @@
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addIframe, launchChromium, openPage, origins, pageUrl } from '../harness/browser.js'
+import { addIframe, type Driver, launch, openPage, origins, type PageHandle, pageUrl } from '../harness/driver.js'
 import { call, connectTo } from './helpers.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B } = origins()
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 /** Starts a slow call, runs `leave` in the page, and returns how the call ended and how fast. */
-async function slowCallThen(page: import('playwright-core').Page, leave: string) {
+async function slowCallThen(page: PageHandle, leave: string) {
   return page.evaluate(
     async ({ leave }) => {
       const conn = (globalThis as any).conns.peer
@@ -37,18 +36,24 @@ async function slowCallThen(page: import('playwright-core').Page, leave: string)
 
 describe('peer gone', () => {
   it('an iframe removed during a call rejects it within a second and closes the connection', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')
     await connectTo(page, 'peer', "document.getElementById('peer')", { allow: [B], timeout: Number.POSITIVE_INFINITY })
     expect(await call(page, 'peer', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
     const result = await slowCallThen(page, "document.getElementById('peer').remove()")
-    expect(result).toMatchObject({ settled: 'rejected', code: 'DISCONNECTED', reason: 'peer-gone', state: 'closed', cause: 'peer-gone' })
+    expect(result).toMatchObject({
+      settled: 'rejected',
+      code: 'DISCONNECTED',
+      reason: 'peer-gone',
+      state: 'closed',
+      cause: 'peer-gone',
+    })
     expect(result.ms).toBeLessThan(1000)
     await page.close()
   })
 
   it('a popup closed during a call rejects it within a second', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
     await page.evaluate((url) => {
       const button = document.createElement('button')
@@ -58,18 +63,17 @@ describe('peer gone', () => {
       }
       document.body.append(button)
     }, popupUrl)
-    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#open')])
+    await page.popup(() => page.click('#open'))
     await connectTo(page, 'peer', 'globalThis.popup', { allow: [B] })
     expect(await call(page, 'peer', 'whoami')).toEqual({ ok: true, value: 'peer' })
     const result = await slowCallThen(page, 'globalThis.popup.close()')
     expect(result).toMatchObject({ settled: 'rejected', code: 'DISCONNECTED', reason: 'peer-gone', state: 'closed' })
     expect(result.ms).toBeLessThan(1000)
-    if (!popup.isClosed()) await popup.waitForEvent('close')
     await page.close()
   })
 
   it('a peer that closes its connection rejects our pending call at once', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const frame = await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')
     await connectTo(page, 'peer', "document.getElementById('peer')", { allow: [B] })
     expect(await call(page, 'peer', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
@@ -85,7 +89,7 @@ describe('peer gone', () => {
 
 describe('Cross-Origin-Opener-Policy', () => {
   async function openPopupFrom(coop: string) {
-    const page = await openPage(browser, pageUrl(A, undefined, { coop }))
+    const page = await openPage(driver, pageUrl(A, undefined, { coop }))
     const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
     await page.evaluate((url) => {
       const button = document.createElement('button')
@@ -95,7 +99,7 @@ describe('Cross-Origin-Opener-Policy', () => {
       }
       document.body.append(button)
     }, popupUrl)
-    const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#open')])
+    const popup = await page.popup(() => page.click('#open'))
     return { page, popup }
   }
 
@@ -120,7 +124,7 @@ describe('Cross-Origin-Opener-Policy', () => {
     expect(opener.message).toContain('Cross-Origin-Opener-Policy')
     expect(opener.message).toContain('same-origin-allow-popups')
     expect(opener.ms).toBeLessThan(2000)
-    await popup.waitForFunction(() => (globalThis as any).t?.error !== undefined)
+    await popup.waitFor(() => (globalThis as any).t?.error !== undefined)
     const popupError = await popup.evaluate(() => (globalThis as any).t.error)
     expect(popupError).toContain('Cross-Origin-Opener-Policy')
     expect(popupError).toContain('same-origin-allow-popups')

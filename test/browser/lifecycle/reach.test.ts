@@ -1,37 +1,36 @@
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addIframe, launchChromium, openPage, origins, pageUrl, waitInFrame } from '../harness/browser.js'
+import { addIframe, type Driver, launch, openPage, origins, pageUrl } from '../harness/driver.js'
 import { call, connectTo } from './helpers.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, sameSiteB, D } = origins()
 const peer = (origin: string, extra: Record<string, string> = {}) =>
   pageUrl(origin, 'peer', { b: 'lifecycle', allow: A, ...extra })
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 describe('events', () => {
   it('emit() reaches the peer, validated, and on() returns an unsubscribe', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const child = await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
-    await page.waitForFunction(() => (globalThis as any).log.child.events.length === 1)
+    await page.waitFor(() => (globalThis as any).log.child.events.length === 1)
     expect(await page.evaluate(() => (globalThis as any).log.child.events)).toEqual([{ label: 'peer' }])
     await page.evaluate(() => {
       const conn = (globalThis as any).conns.child
       conn.emit('ping', { n: 1 })
       conn.emit('ping', { n: 2 })
     })
-    await waitInFrame(child, () => (globalThis as any).t.events.length === 2)
+    await child.waitFor(() => (globalThis as any).t.events.length === 2)
     expect(await child.evaluate(() => (globalThis as any).t.events)).toEqual([{ n: 1 }, { n: 2 }])
     // A payload that breaks the schema is refused on the receiving side.
     await page.evaluate(() => (globalThis as any).conns.child.emit('ping', { n: 'three' }))
-    await waitInFrame(child, () => (globalThis as any).t.rejections.some((r: any) => r.reason === 'schema'))
+    await child.waitFor(() => (globalThis as any).t.rejections.some((r: any) => r.reason === 'schema'))
     expect(await child.evaluate(() => (globalThis as any).t.events.length)).toBe(2)
     // emit() of an undeclared event is a TypeError at the emitter.
     expect(
@@ -50,7 +49,7 @@ describe('events', () => {
 
 describe('transferables', () => {
   it('moves an ArrayBuffer both ways with transfer(), and copies it without', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const child = await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
     const result = await page.evaluate(async () => {
@@ -60,26 +59,34 @@ describe('transferables', () => {
       const a = await proxy.takeBuffer(copied, false)
       const moved = new ArrayBuffer(2048)
       const b = await proxy.takeBuffer(portcullis.transfer(moved, [moved]), true)
-      return { a, copiedAfter: copied.byteLength, movedAfter: moved.byteLength, back: b.buffer.byteLength, length: b.length }
+      return {
+        a,
+        copiedAfter: copied.byteLength,
+        movedAfter: moved.byteLength,
+        back: b.buffer.byteLength,
+        length: b.length,
+      }
     })
     expect(result).toEqual({ a: { length: 1024 }, copiedAfter: 1024, movedAfter: 0, back: 2048, length: 2048 })
     // The child's buffer was detached by the transfer of its result.
-    await waitInFrame(child, () => (globalThis as any).t.events.some((e: any) => 'afterReply' in e))
-    expect(await child.evaluate(() => (globalThis as any).t.events.find((e: any) => 'afterReply' in e))).toEqual({ afterReply: 0 })
+    await child.waitFor(() => (globalThis as any).t.events.some((e: any) => 'afterReply' in e))
+    expect(await child.evaluate(() => (globalThis as any).t.events.find((e: any) => 'afterReply' in e))).toEqual({
+      afterReply: 0,
+    })
     await page.close()
   })
 })
 
 describe('workers', () => {
   it('talks to a dedicated Worker with the same contract and API', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await page.evaluate(() => {
       ;(globalThis as any).worker = new Worker('/worker.js')
     })
     await connectTo(page, 'worker', 'globalThis.worker')
     expect(await call(page, 'worker', 'add', [40, 2])).toEqual({ ok: true, value: 42 })
     expect(await call(page, 'worker', 'whoami')).toEqual({ ok: true, value: 'worker' })
-    await page.waitForFunction(() => (globalThis as any).log.worker.events.length === 1)
+    await page.waitFor(() => (globalThis as any).log.worker.events.length === 1)
     expect(await page.evaluate(() => (globalThis as any).log.worker.events)).toEqual([{ label: 'worker' }])
     expect(await call(page, 'worker', 'add', ['x', 2])).toMatchObject({ ok: false, code: 'VALIDATION' })
     await page.close()
@@ -88,13 +95,13 @@ describe('workers', () => {
 
 describe('namespaces and many peers', () => {
   it('keeps two channels between the same two windows apart', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await addIframe(page, pageUrl(B, 'twoChannels', { b: 'lifecycle', allow: A }))
     await connectTo(page, 'b', "document.getElementById('child')", { allow: [B], channel: 'b' })
     await connectTo(page, 'a', "document.getElementById('child')", { allow: [B], channel: 'a' })
     expect(await call(page, 'a', 'whoami')).toEqual({ ok: true, value: 'on channel a' })
     expect(await call(page, 'b', 'whoami')).toEqual({ ok: true, value: 'on channel b' })
-    await page.waitForFunction(() => {
+    await page.waitFor(() => {
       const log = (globalThis as any).log
       return log.a.events.length === 1 && log.b.events.length === 1
     })
@@ -104,7 +111,7 @@ describe('namespaces and many peers', () => {
   })
 
   it('one parent talks to three iframes at once without cross-talk', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const peers = { one: B, two: sameSiteB, three: D }
     await Promise.all(Object.entries(peers).map(([label, origin]) => addIframe(page, peer(origin, { label }), label)))
     for (const [label, origin] of Object.entries(peers)) {
@@ -114,12 +121,14 @@ describe('namespaces and many peers', () => {
       const conns = (globalThis as any).conns
       const names = ['one', 'two', 'three']
       const all = await Promise.all(
-        names.flatMap((name) => Array.from({ length: 20 }, () => conns[name].remote.whoami().then((who: string) => `${name}=${who}`))),
+        names.flatMap((name) =>
+          Array.from({ length: 20 }, () => conns[name].remote.whoami().then((who: string) => `${name}=${who}`)),
+        ),
       )
       return [...new Set(all)].sort()
     })
     expect(answers).toEqual(['one=one', 'three=three', 'two=two'])
-    await page.waitForFunction(() => {
+    await page.waitFor(() => {
       const log = (globalThis as any).log
       return ['one', 'two', 'three'].every((n) => log[n].events.length === 1)
     })
@@ -132,7 +141,7 @@ describe('namespaces and many peers', () => {
 
 describe('hooks', () => {
   it('trace reports every message with direction, kind, channel, id and method', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B], trace: true })
     expect(await call(page, 'child', 'add', [1, 2])).toEqual({ ok: true, value: 3 })

@@ -1,23 +1,22 @@
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addIframe, launchChromium, openPage, origins, pageUrl, waitInFrame } from '../harness/browser.js'
+import { addIframe, type Driver, launch, openPage, origins, pageUrl } from '../harness/driver.js'
 import { call, connectTo } from './helpers.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, C } = origins()
 const peer = (origin: string, extra: Record<string, string> = {}) =>
   pageUrl(origin, 'peer', { b: 'lifecycle', allow: A, ...extra })
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 describe('connection state and reconnect', () => {
   it('reports every transition with its cause', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
     expect(await call(page, 'child', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
@@ -29,7 +28,7 @@ describe('connection state and reconnect', () => {
   })
 
   it('a reload rejects in-flight calls, goes reconnecting then open, and queued calls reach the new page', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     const child = await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
     expect(await call(page, 'child', 'add', [1, 1])).toEqual({ ok: true, value: 2 })
@@ -42,7 +41,8 @@ describe('connection state and reconnect', () => {
         () => 'resolved',
         (e: any) => ({ code: e.code, reason: e.reason, ms: performance.now() - started }),
       )
-      iframe.src = iframe.src // reload
+      const src = iframe.src
+      iframe.src = src // reload
       const rejected = await inFlight
       // Made while reconnecting: waits for the new session.
       const queuedState = conn.state
@@ -59,13 +59,13 @@ describe('connection state and reconnect', () => {
     expect(states).toContain('reconnecting:peer-unloaded')
     expect(states.at(-1)).toBe('open:peer-reloaded')
     // The reloaded page counted only its own call.
-    await waitInFrame(child, () => (globalThis as any).t !== undefined)
-    expect(await page.frame({ name: 'child' })?.evaluate(() => (globalThis as any).t.counts.add)).toBe(2)
+    await child.waitFor(() => (globalThis as any).t !== undefined)
+    expect(await page.frame('child').evaluate(() => (globalThis as any).t.counts.add)).toBe(2)
     await page.close()
   })
 
   it('after the peer navigates to a disallowed origin, nothing is sent to it and state says why', async () => {
-    const page = await openPage(browser, pageUrl(A))
+    const page = await openPage(driver, pageUrl(A))
     await addIframe(page, peer(B))
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B], timeout: 60_000 })
     expect(await call(page, 'child', 'add', [1, 1])).toEqual({ ok: true, value: 2 })
@@ -83,15 +83,17 @@ describe('connection state and reconnect', () => {
     )
     expect(rejected).toMatchObject({ code: 'DISCONNECTED' })
     // The recorder's handshake reached the parent and was refused for its origin.
-    await page.waitForFunction(() => (globalThis as any).conns.child.cause === 'origin-changed')
+    await page.waitFor(() => (globalThis as any).conns.child.cause === 'origin-changed')
     expect(await page.evaluate(() => (globalThis as any).conns.child.state)).toBe('reconnecting')
     // A call and an event made now must never reach the recorder.
     await page.evaluate(() => {
       const conn = (globalThis as any).conns.child
-      ;(globalThis as any).late = conn.remote.add.with({ timeout: 300 })(5, 5).catch((e: any) => e.code)
+      ;(globalThis as any).late = conn.remote.add
+        .with({ timeout: 300 })(5, 5)
+        .catch((e: any) => e.code)
     })
     expect(await page.evaluate(() => (globalThis as any).late)).toBe('TIMEOUT')
-    const recorder = page.frame({ name: 'child' })!
+    const recorder = page.frame('child')
     const received = await recorder.evaluate(() => (globalThis as any).t.received)
     expect(received).toEqual([])
     const rejections = await page.evaluate(() => (globalThis as any).log.child.rejections)

@@ -242,7 +242,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (reconnect) this.lose('peer-reloaded')
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
     this.connectTimer = undefined
-    this.session = new Session(new EndpointTransport(port, true), {
+    this.session = new Session(new EndpointTransport(port, true, false), {
       channel: this.setup.channel,
       caller: this.caller,
       responder: (send) =>

@@ -1,3 +1,4 @@
+import { nanoid } from 'nanoid'
 import type { Contract, RemoteProxy } from '../contract.js'
 import { DisconnectedError, LimitError } from '../errors.js'
 import {
@@ -26,11 +27,12 @@ export interface JsonpClientOptions {
 }
 
 /**
- * The nanoid id of a call (`A-Za-z0-9_-`) as an identifier: `$` is not in
- * nanoid's alphabet, so the mapping is one to one.
+ * A fresh random global name for one call's callback: a nanoid
+ * (`A-Za-z0-9_-`) made an identifier (`$` is not in nanoid's alphabet).
+ * Call ids are a per-client prefix plus a counter, so they are not used here.
  */
-function callbackName(id: string): string {
-  return JSONP_CALLBACK_PREFIX + id.replaceAll('-', '$')
+function callbackName(): string {
+  return JSONP_CALLBACK_PREFIX + nanoid().replaceAll('-', '$')
 }
 
 /**
@@ -79,7 +81,7 @@ export function jsonpClient<C extends Contract>(contract: C, options: JsonpClien
   const scope = globalThis as unknown as Record<string, unknown>
 
   const start: StartCall = (message, exchange) => {
-    const name = callbackName(message.i)
+    const name = callbackName()
     const url = new URL(endpoint)
     url.searchParams.set('method', message.m)
     url.searchParams.set('args', JSON.stringify(message.a))

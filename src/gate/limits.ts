@@ -66,49 +66,58 @@ function walk(value: unknown, depthLeft: number, budget: Budget): void {
   }
   if (depthLeft <= 0) throw new Excess(`nesting deeper than ${budget.limits.maxDepth} levels`)
   const depth = depthLeft - 1
+  // Arrays and plain objects first: they are nearly everything a message holds.
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) walk(value[i], depth, budget)
     return
   }
+  const proto = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) {
+    // for-in allocates nothing (Object.keys would, for every object of a large
+    // message). An enumerable key inherited from a polluted Object.prototype is
+    // counted too, which can only over-estimate.
+    for (const key in value) {
+      spend(budget, key.length)
+      walk((value as Record<string, unknown>)[key], depth, budget)
+    }
+    return
+  }
+  if (walkSpecial(value, depth, budget)) return
+  for (const key of Object.keys(value)) {
+    spend(budget, key.length)
+    walk((value as Record<string, unknown>)[key], depth, budget)
+  }
+}
+
+/** Values structured clone copies by more than their enumerable keys; false for any other object. */
+function walkSpecial(value: object, depth: number, budget: Budget): boolean {
   if (ArrayBuffer.isView(value)) {
     // A view of 16 bytes still carries its whole buffer across.
     spendBuffer(budget, value.buffer)
-    return
-  }
-  if (value instanceof ArrayBuffer) {
+  } else if (value instanceof ArrayBuffer) {
     spendBuffer(budget, value)
-    return
-  }
-  if (value instanceof Map) {
+  } else if (value instanceof Map) {
     for (const [k, v] of value) {
       walk(k, depth, budget)
       walk(v, depth, budget)
     }
-    return
-  }
-  if (value instanceof Set) {
+  } else if (value instanceof Set) {
     for (const item of value) walk(item, depth, budget)
-    return
-  }
-  if (value instanceof Error) {
-    // Structured clone copies these even though they are not enumerable.
+  } else if (value instanceof RegExp) {
+    spend(budget, value.source.length)
+  } else if (value instanceof String) {
+    spend(budget, value.length)
+  } else if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    spend(budget, value.size)
+  } else if (value instanceof Error) {
+    // Copied even though they are not enumerable; own enumerable data is walked after.
     walk(value.name, depth, budget)
     walk(value.message, depth, budget)
     walk(value.stack, depth, budget)
     if ('cause' in value) walk(value.cause, depth, budget)
-  } else if (value instanceof RegExp) {
-    spend(budget, value.source.length)
-    return
-  } else if (value instanceof String) {
-    spend(budget, value.length)
-    return
-  } else if (typeof Blob !== 'undefined' && value instanceof Blob) {
-    spend(budget, value.size)
-    return
+    return false
+  } else {
+    return false
   }
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue
-    spend(budget, key.length)
-    walk((value as Record<string, unknown>)[key], depth, budget)
-  }
+  return true
 }

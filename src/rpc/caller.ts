@@ -24,7 +24,9 @@ interface PendingCall {
   readonly transfer: Transferable[] | undefined
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
-  timer: ReturnType<typeof setTimeout> | undefined
+  /** When the call times out, on the `now()` clock; Infinity for never. */
+  readonly deadline: number
+  readonly timeout: number
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
   sent: boolean
@@ -34,17 +36,28 @@ interface PendingCall {
 const MAX_DELAY = 2_147_483_647
 const MAX_EXPIRED = 256
 
+const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now())
+
 /**
- * The pending-call table of one connection. Ids come from nanoid, so a forged
- * reply cannot guess them; a reply settles a call once, and only while the
- * call is pending on the session that sent it. Calls made while no session is
- * open wait here (their timeout running) and go out when one opens.
+ * The pending-call table of one connection. Ids are a random nanoid prefix
+ * per table plus a counter, so a forged reply cannot guess them (and replies
+ * only arrive on the private port); a reply settles a call once, and only
+ * while the call is pending on the session that sent it. Calls made while no
+ * session is open wait here (their timeout running) and go out when one opens.
+ *
+ * One timer serves every call: it is set for the earliest deadline, and with
+ * the usual single default timeout a call never has to touch it.
  */
 export class Caller {
   private readonly pending = new Map<string, PendingCall>()
   // Ids that timed out or were aborted: a late reply to one is expected, not an attack.
   private readonly expired = new Set<string>()
   private send: Send | undefined
+  // 60 random bits are far beyond guessing, and a shorter id is cheaper to clone on every message.
+  private readonly idPrefix = nanoid(10)
+  private nextId = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt = Number.POSITIVE_INFINITY
 
   constructor(
     private readonly outputs: Readonly<Record<string, StandardSchemaV1>>,
@@ -73,7 +86,16 @@ export class Caller {
     if (excess !== undefined) {
       return Promise.reject(new LimitError(`arguments of "${method}" were not sent: ${excess}`))
     }
-    const id = nanoid()
+    const timeout = options?.timeout ?? this.defaultTimeout
+    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
+      return Promise.reject(
+        new TypeError(
+          `call to "${method}": timeout must be a positive number of ms (or Infinity), got ${String(timeout)}`,
+        ),
+      )
+    }
+    const id = this.idPrefix + (this.nextId++).toString(36)
+    const deadline = now() + timeout
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
         method,
@@ -81,28 +103,13 @@ export class Caller {
         transfer,
         resolve,
         reject,
-        timer: undefined,
+        deadline,
+        timeout,
         signal,
         onAbort: undefined,
         sent: false,
       }
-      const timeout = options?.timeout ?? this.defaultTimeout
-      if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
-        reject(
-          new TypeError(
-            `call to "${method}": timeout must be a positive number of ms (or Infinity), got ${String(timeout)}`,
-          ),
-        )
-        return
-      }
-      if (Number.isFinite(timeout)) {
-        call.timer = setTimeout(
-          () => {
-            this.fail(id, new TimeoutError(`call to "${method}" timed out after ${timeout} ms`), true)
-          },
-          Math.min(Math.max(0, timeout), MAX_DELAY),
-        )
-      }
+      if (deadline < this.timerAt) this.schedule(deadline)
       if (signal) {
         call.onAbort = () =>
           this.fail(id, new AbortError(`call to "${method}" was aborted`, { cause: signal.reason }), true)
@@ -125,11 +132,34 @@ export class Caller {
     for (const [id, call] of this.pending) if (call.sent) this.fail(id, error, false)
   }
 
-  /** The connection ended: every call rejects. */
+  /** The connection ended: every call rejects, and the timer goes. */
   rejectAll(error: Error): void {
     this.send = undefined
     for (const id of [...this.pending.keys()]) this.fail(id, error, false)
     this.expired.clear()
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.timerAt = Number.POSITIVE_INFINITY
+  }
+
+  private schedule(deadline: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timerAt = deadline
+    this.timer = setTimeout(() => this.sweep(), Math.min(Math.max(0, deadline - now()), MAX_DELAY))
+  }
+
+  // Fails every call past its deadline and sets the timer for the next one.
+  private sweep(): void {
+    this.timer = undefined
+    this.timerAt = Number.POSITIVE_INFINITY
+    const at = now()
+    let next = Number.POSITIVE_INFINITY
+    for (const [id, call] of this.pending) {
+      if (call.deadline <= at) {
+        this.fail(id, new TimeoutError(`call to "${call.method}" timed out after ${call.timeout} ms`), true)
+      } else if (call.deadline < next) next = call.deadline
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.schedule(next)
   }
 
   /**
@@ -198,7 +228,6 @@ export class Caller {
 
   private forget(id: string, call: PendingCall): void {
     this.pending.delete(id)
-    if (call.timer !== undefined) clearTimeout(call.timer)
     if (call.onAbort && call.signal) call.signal.removeEventListener('abort', call.onAbort)
   }
 }

@@ -22,6 +22,22 @@ export interface ServedMethod {
   readonly handler: Handler
 }
 
+// Most handlers never look at their signal: the AbortController is made only
+// when one asks for it, or when there is an abort to deliver.
+class Context implements CallContext {
+  private controller: AbortController | undefined
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    return this.controller.signal
+  }
+
+  abort(): void {
+    this.controller ??= new AbortController()
+    this.controller.abort(new DOMException('the caller aborted the call', 'AbortError'))
+  }
+}
+
 /**
  * Runs inbound calls. Methods live in a null-prototype table read as own
  * properties, so `__proto__`, `constructor` or `toString` can never name
@@ -29,7 +45,7 @@ export interface ServedMethod {
  * before it is sent.
  */
 export class Responder {
-  private readonly running = new Map<string, AbortController>()
+  private readonly running = new Map<string, Context>()
 
   constructor(
     private readonly methods: Readonly<Record<string, ServedMethod>>,
@@ -42,24 +58,24 @@ export class Responder {
   handle(message: CallMessage): boolean {
     if (!Object.hasOwn(this.methods, message.m)) return false
     const method = this.methods[message.m] as ServedMethod
-    const controller = new AbortController()
-    this.running.set(message.i, controller)
+    const context = new Context()
+    this.running.set(message.i, context)
     const checked = validate(method.input, message.a)
     if (checked instanceof Promise)
       checked.then(
-        (c) => this.run(message, method, controller, c),
+        (c) => this.run(message, method, context, c),
         (e) => this.fail(message.i, e),
       )
-    else this.run(message, method, controller, checked)
+    else this.run(message, method, context, checked)
     return true
   }
 
   /** The caller gave up on `id`: fire the handler's signal. */
   abort(id: string): void {
-    const controller = this.running.get(id)
-    if (controller === undefined) return
+    const context = this.running.get(id)
+    if (context === undefined) return
     this.running.delete(id)
-    controller.abort(new DOMException('the caller aborted the call', 'AbortError'))
+    context.abort()
   }
 
   /** The session ended: every running handler's signal fires, nothing more is sent. */
@@ -67,7 +83,7 @@ export class Responder {
     for (const id of [...this.running.keys()]) this.abort(id)
   }
 
-  private run(message: CallMessage, method: ServedMethod, controller: AbortController, checked: Checked): void {
+  private run(message: CallMessage, method: ServedMethod, context: Context, checked: Checked): void {
     if (!checked.ok) {
       this.fail(message.i, new ValidationError('arguments', message.m, checked.issues))
       return
@@ -75,7 +91,7 @@ export class Responder {
     let result: unknown
     try {
       const args = checked.value as unknown[]
-      result = method.handler(...args, { signal: controller.signal } satisfies CallContext)
+      result = method.handler(...args, context)
     } catch (error) {
       this.fail(message.i, error)
       return
@@ -95,8 +111,7 @@ export class Responder {
 
   private reply(message: CallMessage, method: ServedMethod, value: unknown): void {
     if (!this.running.has(message.i)) return
-    const transfer: Transferable[] = []
-    takeTransfer(value, transfer)
+    const transfer = takeTransfer(value)
     const checked = validate(method.output, value)
     const send = (c: Checked): void => {
       if (!this.running.delete(message.i)) return

@@ -20,11 +20,16 @@ export function transfer<T>(value: T, transferables: Transferable[]): T {
   return value
 }
 
-/** Takes (and forgets) the transfer list marked on `value`, if any. */
-export function takeTransfer(value: unknown, into: Transferable[]): void {
-  if (typeof value !== 'object' || value === null) return
+/**
+ * Takes (and forgets) the transfer list marked on `value`: appended to `into`
+ * when given, else returned (undefined when `value` is not marked).
+ */
+export function takeTransfer(value: unknown, into?: Transferable[]): Transferable[] | undefined {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return into
   const list = marks.get(value)
-  if (list === undefined) return
+  if (list === undefined) return into
   marks.delete(value)
+  if (into === undefined) return [...list]
   for (const item of list) into.push(item)
+  return into
 }

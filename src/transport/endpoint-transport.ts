@@ -1,6 +1,7 @@
 import type { Endpoint, Receiver, Transport } from './transport.js'
 
 const NO_PORTS: readonly MessagePort[] = []
+const NO_TRANSFER: Transferable[] = []
 
 /**
  * Talks over a `MessagePort`, a `Worker` or a worker's `self`. A port is a
@@ -10,19 +11,23 @@ export class EndpointTransport implements Transport {
   private receiver: Receiver | undefined
   private closed = false
   private readonly onMessage = (event: MessageEvent): void => {
-    this.receiver?.(event.data, event.ports ?? NO_PORTS)
+    // Reading `event.ports` allocates; the session port never carries any.
+    this.receiver?.(event.data, this.carriesPorts ? (event.ports ?? NO_PORTS) : NO_PORTS)
   }
 
   constructor(
     private readonly endpoint: Endpoint,
     private readonly ownsEndpoint = false,
+    private readonly carriesPorts = true,
   ) {
     endpoint.addEventListener('message', this.onMessage)
     endpoint.start?.()
   }
 
-  post(data: unknown, transfer: Transferable[] = []): void {
-    if (!this.closed) this.endpoint.postMessage(data, transfer)
+  post(data: unknown, transfer?: Transferable[]): void {
+    if (this.closed) return
+    // Most messages transfer nothing: share one empty list rather than allocate one each time.
+    this.endpoint.postMessage(data, transfer ?? NO_TRANSFER)
   }
 
   announce(data: unknown): void {

@@ -5,7 +5,7 @@ import { vi } from 'vitest'
  * can let Node's MessagePort deliver (see {@link turn}).
  */
 export function useFakeTimers(): void {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] })
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] })
 }
 
 /** One real turn of the event loop: MessagePort messages and microtasks get delivered. */

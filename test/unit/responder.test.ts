@@ -72,7 +72,7 @@ describe('Responder: validation', () => {
     expect([a, b]).toEqual([5, 10])
     expect(ctx.signal).toBeInstanceOf(AbortSignal)
     expect(ctx.signal.aborted).toBe(false)
-    expect(sent).toEqual([{ message: { k: 'r', i: message.i, v: 15 }, transfer: [] }])
+    expect(sent).toEqual([{ message: { k: 'r', i: message.i, v: 15 }, transfer: undefined }])
   })
 
   it('refuses invalid arguments before the handler runs, with the issues', () => {

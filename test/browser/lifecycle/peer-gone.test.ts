@@ -34,6 +34,22 @@ async function slowCallThen(page: PageHandle, leave: string) {
   )
 }
 
+/** Opens A (served with `coop` when given) and, from a real click, a popup of B that connects to its opener. */
+async function openPopupFrom(coop?: string) {
+  const page = await openPage(driver, pageUrl(A, undefined, coop ? { coop } : {}))
+  const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
+  await page.evaluate((url) => {
+    const button = document.createElement('button')
+    button.id = 'open'
+    button.onclick = () => {
+      ;(globalThis as any).popup = window.open(url, 'popup', 'popup')
+    }
+    document.body.append(button)
+  }, popupUrl)
+  const popup = await page.popup(() => page.click('#open'))
+  return { page, popup }
+}
+
 describe('peer gone', () => {
   it('an iframe removed during a call rejects it within a second and closes the connection', async () => {
     const page = await openPage(driver, pageUrl(A))
@@ -53,17 +69,7 @@ describe('peer gone', () => {
   })
 
   it('a popup closed during a call rejects it within a second', async () => {
-    const page = await openPage(driver, pageUrl(A))
-    const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
-    await page.evaluate((url) => {
-      const button = document.createElement('button')
-      button.id = 'open'
-      button.onclick = () => {
-        ;(globalThis as any).popup = window.open(url, 'popup', 'popup')
-      }
-      document.body.append(button)
-    }, popupUrl)
-    await page.popup(() => page.click('#open'))
+    const { page } = await openPopupFrom()
     await connectTo(page, 'peer', 'globalThis.popup', { allow: [B] })
     expect(await call(page, 'peer', 'whoami')).toEqual({ ok: true, value: 'peer' })
     const result = await slowCallThen(page, 'globalThis.popup.close()')
@@ -88,21 +94,6 @@ describe('peer gone', () => {
 })
 
 describe('Cross-Origin-Opener-Policy', () => {
-  async function openPopupFrom(coop: string) {
-    const page = await openPage(driver, pageUrl(A, undefined, { coop }))
-    const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
-    await page.evaluate((url) => {
-      const button = document.createElement('button')
-      button.id = 'open'
-      button.onclick = () => {
-        ;(globalThis as any).popup = window.open(url, 'popup', 'popup')
-      }
-      document.body.append(button)
-    }, popupUrl)
-    const popup = await page.popup(() => page.click('#open'))
-    return { page, popup }
-  }
-
   it('same-origin on the opener fails fast on both sides with an error that names the header and the fix', async () => {
     const { page, popup } = await openPopupFrom('same-origin')
     const opener = await page.evaluate(async () => {

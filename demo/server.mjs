@@ -4,6 +4,11 @@
 //   checkout widget   http://localhost:5174   another site; only the shop may frame it
 //   attacker ("ad")   http://127.0.0.1:5175   a third origin that tries to talk to both
 //
+// The widget's site also serves /responder.html (portcullis/fallback's
+// window.name responder, framed by the shop) and /shipping-rates (a JSONP
+// endpoint built with `jsonpHandler`); the shop's site serves /relay.html, the
+// blank page the window.name replies come back through.
+//
 // Run `npm run demo` (builds the library, then starts this file). Ports:
 // DEMO_PORTS=6173,6174,6175, or PORT=6173 (then 6174 and 6175), or
 // DEMO_PORTS=0 / PORT=0 for free ports. Tests import `startDemo()`.
@@ -19,14 +24,23 @@ const PACKAGE_DIR = resolve(DEMO_DIR, '..')
 export const DEFAULT_PORTS = Object.freeze([5173, 5174, 5175])
 
 const SITES = [
-  { name: 'host', hostname: '127.0.0.1', page: 'host.html' },
-  { name: 'widget', hostname: 'localhost', page: 'widget.html' },
-  { name: 'attacker', hostname: '127.0.0.1', page: 'attacker.html' },
+  { name: 'host', hostname: '127.0.0.1', page: 'host.html', extra: { '/relay.html': 'relay' } },
+  { name: 'widget', hostname: 'localhost', page: 'widget.html', extra: { '/responder.html': 'responder' } },
+  { name: 'attacker', hostname: '127.0.0.1', page: 'attacker.html', extra: {} },
+]
+/** Pages other than each site's `/`: name → file in public/. */
+const EXTRA_PAGES = { relay: 'relay.html', responder: 'responder.html' }
+/** Bundles built from demo/src/<name>.ts, served at /<name>.js on the site named in `site`. */
+const BUNDLES = [
+  { name: 'host', site: 'host' },
+  { name: 'widget', site: 'widget' },
+  { name: 'attacker', site: 'attacker' },
+  { name: 'responder', site: 'widget' },
 ]
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]'])
 
 /**
- * Bundles demo/src/{host,widget,attacker}.ts in memory. They import the
+ * Bundles demo/src/{host,widget,attacker,responder}.ts in memory. They import the
  * library as a user would (`from 'portcullis'`): esbuild resolves the
  * package's own `exports` (a self-reference), that is the built dist/.
  */
@@ -35,7 +49,7 @@ async function buildBundles() {
     throw new Error('dist/ is missing: run `npm run build` first (`npm run demo` does both)')
   }
   const result = await build({
-    entryPoints: Object.fromEntries(SITES.map(({ name }) => [name, join(DEMO_DIR, `src/${name}.ts`)])),
+    entryPoints: Object.fromEntries(BUNDLES.map(({ name }) => [name, join(DEMO_DIR, `src/${name}.ts`)])),
     absWorkingDir: PACKAGE_DIR,
     // Not the repository's tsconfig.json: `paths` there (for typechecking
     // without dist/) must not send `portcullis` to src/ in the bundles.
@@ -54,6 +68,69 @@ async function buildBundles() {
   return files
 }
 
+/**
+ * Loads demo/src/shipping.ts (the JSONP endpoint's contract, also bundled
+ * into the shop page) in Node: esbuild compiles it, and its imports of
+ * `portcullis` and `zod` point at the very modules Node resolves for this
+ * file, so the contract and `jsonpHandler` (from `portcullis/fallback`, the
+ * built dist/) share one copy of each.
+ */
+async function loadShippingContract() {
+  const result = await build({
+    entryPoints: [join(DEMO_DIR, 'src/shipping.ts')],
+    absWorkingDir: PACKAGE_DIR,
+    tsconfigRaw: { compilerOptions: { target: 'ES2022', verbatimModuleSyntax: true } },
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'packages-by-url',
+        setup(plugin) {
+          plugin.onResolve({ filter: /^[^./]/ }, ({ path }) => ({ path: import.meta.resolve(path), external: true }))
+        },
+      },
+    ],
+  })
+  const code = result.outputFiles[0].text
+  const [contract, fallback] = await Promise.all([
+    import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`),
+    import('portcullis/fallback'),
+  ])
+  return { shippingApi: contract.shippingApi, jsonpHandler: fallback.jsonpHandler }
+}
+
+/** Public shipping rates by country (JSONP is readable by any origin: nothing secret here). */
+const RATES = {
+  FR: [
+    { carrier: 'La Poste Colissimo', price: 6.9, days: 2 },
+    { carrier: 'DHL Express', price: 14.5, days: 1 },
+  ],
+  DE: [
+    { carrier: 'DHL Paket', price: 7.5, days: 3 },
+    { carrier: 'UPS Express', price: 16, days: 1 },
+  ],
+}
+
+/**
+ * The JSONP endpoint of the widget's site, `GET /shipping-rates?method=rates&args=["FR"]&callback=…`,
+ * built with `jsonpHandler` from `portcullis/fallback`.
+ */
+function shippingEndpoint({ shippingApi, jsonpHandler }, origins) {
+  return jsonpHandler(
+    shippingApi,
+    {
+      // `country` is already checked against the contract's schema here.
+      rates: (country) => RATES[country] ?? [{ carrier: 'Portcullis Post', price: 19, days: 7 }],
+    },
+    // Best effort only (Referer / Sec-Fetch-Site): any page could still read a JSONP response.
+    { allowedOrigins: [origins.host] },
+  )
+}
+
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -64,8 +141,14 @@ const TYPES = {
 function contentSecurityPolicy(site, origins) {
   const common = "default-src 'self'; script-src 'self'; style-src 'self'; base-uri 'none'; object-src 'none'"
   switch (site.name) {
-    case 'host':
-      return `${common}; frame-src ${origins.widget} ${origins.attacker}; frame-ancestors 'none'`
+    case 'host': {
+      // Scripts: its own, plus the one JSONP endpoint (an exact path). Frames:
+      // the widget's site (the widget and its window.name responder), the ad,
+      // and 'self' for the blank relay page that window.name replies come back through.
+      const scripts = `script-src 'self' ${origins.widget}/shipping-rates`
+      const frames = `frame-src 'self' ${origins.widget} ${origins.attacker}`
+      return `${common.replace("script-src 'self'", scripts)}; ${frames}; frame-ancestors 'none'`
+    }
     case 'widget':
       // Only the shop may frame the widget (clickjacking defence, and the
       // first gate: no other page can even hold a reference to this window).
@@ -84,7 +167,7 @@ function render(template, origins) {
 
 function handler(site, origin, files, origins) {
   const expectedHost = new URL(origin).host
-  const script = `/${site.name}.js`
+  const scripts = new Set(BUNDLES.filter((bundle) => bundle.site === site.name).map(({ name }) => `/${name}.js`))
   return (req, res) => {
     const headers = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }
     const send = (status, type, body, extra = {}) => {
@@ -105,7 +188,15 @@ function handler(site, origin, files, origins) {
       const csp = contentSecurityPolicy(site, origins)
       return send(200, TYPES['.html'], render(files.pages[site.name], origins), { 'Content-Security-Policy': csp })
     }
-    if (path === script || path === `${script}.map`) {
+    if (path in site.extra) {
+      const page = site.extra[path]
+      // The relay page runs nothing and is framed by the shop only; the responder
+      // gets the widget's policy (only the shop may frame it).
+      const csp = page === 'relay' ? "default-src 'none'; frame-ancestors 'self'" : contentSecurityPolicy(site, origins)
+      return send(200, TYPES['.html'], render(files.pages[page], origins), { 'Content-Security-Policy': csp })
+    }
+    if (site.name === 'widget' && path === '/shipping-rates') return files.shipping(req, res)
+    if (scripts.has(path) || scripts.has(path.replace(/\.map$/, ''))) {
       return send(200, TYPES[path.endsWith('.map') ? '.map' : '.js'], files.bundles.get(path))
     }
     if (path === '/style.css') return send(200, TYPES['.css'], files.css)
@@ -134,11 +225,21 @@ function listen(server, port, address) {
  */
 export async function startDemo({ ports = DEFAULT_PORTS, warn = console.warn } = {}) {
   const bundles = await buildBundles()
+  const shipping = await loadShippingContract()
   const read = (file) => readFile(join(DEMO_DIR, 'public', file), 'utf8')
   const files = {
     bundles,
     css: await read('style.css'),
-    pages: Object.fromEntries(await Promise.all(SITES.map(async (site) => [site.name, await read(site.page)]))),
+    pages: Object.fromEntries(
+      await Promise.all(
+        [...SITES.map(({ name, page }) => [name, page]), ...Object.entries(EXTRA_PAGES)].map(async ([name, page]) => [
+          name,
+          await read(page),
+        ]),
+      ),
+    ),
+    /** Set once the origins are known (the JSONP endpoint's best-effort origin check needs the shop's). */
+    shipping: undefined,
   }
   const origins = {}
   const servers = []
@@ -166,6 +267,8 @@ export async function startDemo({ ports = DEFAULT_PORTS, warn = console.warn } =
         throw error
       }
       origins[site.name] = `http://${site.hostname}:${port}`
+      // Sites start in order: the shop's origin is known when the widget's endpoint is made.
+      if (site.name === 'widget') files.shipping = shippingEndpoint(shipping, origins)
       handle = handler(site, origins[site.name], files, origins)
       // Browsers may resolve `localhost` to ::1 first: listen there too when the machine has IPv6.
       const v6 = createServer(routes)

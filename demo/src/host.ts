@@ -5,11 +5,14 @@ import {
   connect,
   PortcullisError,
   type Rejection,
+  type RemoteProxy,
   type TraceEntry,
   ValidationError,
 } from 'portcullis'
+import { jsonpClient, windowNameClient } from 'portcullis/fallback'
 import { type Cart, shopApi, type Theme, widgetApi } from './contract.js'
 import { byId, euros, h, onClick, readConfig } from './dom.js'
+import { shippingApi } from './shipping.js'
 
 const config = readConfig()
 const iframe = document.getElementById('widget') as HTMLIFrameElement
@@ -56,46 +59,101 @@ conn.onStateChange((state, cause) => {
 })
 showState(conn.state, conn.cause)
 
+// ── legacy transports (portcullis/fallback) ────────────────────────────────
+
+// The same widgetApi contract over window.name: each call is a hidden iframe
+// on the widget's responder page, which writes the reply to window.name and
+// navigates to a blank page on this origin. Request/response only: events and
+// the widget's calls to the shop stay on the postMessage connection.
+const legacy = windowNameClient(widgetApi, {
+  responderUrl: `${config.widget}/responder.html`,
+  relayUrl: '/relay.html', // a blank page on this origin
+  timeout: 5_000,
+})
+
+// A JSONP endpoint on the widget's site (public data only: any origin can read a JSONP response).
+const shipping = jsonpClient(shippingApi, { url: `${config.widget}/shipping-rates`, timeout: 5_000 })
+
+type Transport = 'postMessage' | 'window.name' | 'JSONP'
+let transport: Transport = 'postMessage'
+
+const fallbackSwitch = byId<HTMLInputElement>('fallback-switch')
+fallbackSwitch.addEventListener('change', () => {
+  transport = fallbackSwitch.checked ? 'window.name' : 'postMessage'
+  byId('transport').textContent = transport
+  logLine('transport', `shop → widget calls now go over ${transport}`)
+})
+fallbackSwitch.checked = false
+
+/**
+ * Runs `call` with the shop → widget proxy that the switch selects: the
+ * postMessage connection, or the window.name client. Same contract, same
+ * typed proxy, same errors.
+ */
+function overSelected<T>(call: (conn: { readonly remote: RemoteProxy<typeof widgetApi> }) => T): T {
+  return call(transport === 'window.name' ? legacy : conn)
+}
+
+onClick('jsonp-rates', () =>
+  showCall(
+    "rates('FR')",
+    shipping.rates('FR'),
+    (rates) => rates.map((r) => `${r.carrier} ${euros(r.price)}, ${r.days} d`).join(' · '),
+    'JSONP',
+  ),
+)
+
 // ── host → widget calls ────────────────────────────────────────────────────
 
 onClick('get-profile', () =>
-  showCall('getProfile()', conn.remote.getProfile(), (p) => `${p.name} <${p.email}>, member since ${p.memberSince}`),
+  overSelected((conn) =>
+    showCall('getProfile()', conn.remote.getProfile(), (p) => `${p.name} <${p.email}>, member since ${p.memberSince}`),
+  ),
 )
 
 onClick('toggle-theme', () => {
   const next: Theme = theme === 'light' ? 'dark' : 'light'
-  return showCall(`setTheme('${next}')`, conn.remote.setTheme(next), (r) => {
-    theme = r.theme
-    byId('toggle-theme').textContent = `Switch widget to ${theme === 'light' ? 'dark' : 'light'}`
-    return `widget theme is now ${r.theme}`
-  })
+  return overSelected((conn) =>
+    showCall(`setTheme('${next}')`, conn.remote.setTheme(next), (r) => {
+      theme = r.theme
+      byId('toggle-theme').textContent = `Switch widget to ${theme === 'light' ? 'dark' : 'light'}`
+      return `widget theme is now ${r.theme}`
+    }),
+  )
 })
 
 onClick('bad-theme', () =>
-  // TypeScript refuses this call; the cast forces it through to show the runtime check in the widget.
-  showCall("setTheme('neon')", (conn.remote.setTheme as (theme: string) => Promise<unknown>)('neon'), String),
+  overSelected((conn) =>
+    // TypeScript refuses this call; the cast forces it through to show the runtime check in the widget.
+    showCall("setTheme('neon')", (conn.remote.setTheme as (theme: string) => Promise<unknown>)('neon'), String),
+  ),
 )
 
 onClick('quote-ok', () =>
-  showCall(
-    "quoteShipping('75001'), timeout 5 s",
-    conn.remote.quoteShipping.with({ timeout: 5_000 })('75001'),
-    (q) => `${euros(q.price)}, ${q.days} days`,
+  overSelected((conn) =>
+    showCall(
+      "quoteShipping('75001'), timeout 5 s",
+      conn.remote.quoteShipping.with({ timeout: 5_000 })('75001'),
+      (q) => `${euros(q.price)}, ${q.days} days`,
+    ),
   ),
 )
 
 onClick('quote-timeout', () =>
-  showCall(
-    "quoteShipping('75001'), timeout 300 ms",
-    conn.remote.quoteShipping.with({ timeout: 300 })('75001'),
-    (q) => `${euros(q.price)}, ${q.days} days`,
+  overSelected((conn) =>
+    showCall(
+      "quoteShipping('75001'), timeout 300 ms",
+      conn.remote.quoteShipping.with({ timeout: 300 })('75001'),
+      (q) => `${euros(q.price)}, ${q.days} days`,
+    ),
   ),
 )
 
 onClick('reload', () => {
-  // A call in flight when the widget reloads rejects with DisconnectedError.
+  // A call in flight when the widget reloads rejects with DisconnectedError (always over postMessage:
+  // a window.name call is a page of its own, which a reload of the widget does not touch).
   const inFlight = conn.remote.quoteShipping.with({ timeout: 10_000 })('10115')
-  void showCall('quoteShipping(…) in flight during reload', inFlight, (q) => `${euros(q.price)}`)
+  void showCall('quoteShipping(…) in flight during reload', inFlight, (q) => `${euros(q.price)}`, 'postMessage')
   byId('state-history').replaceChildren(stateItem(conn.state, conn.cause))
   iframe.src = `${config.widget}/`
 })
@@ -144,16 +202,23 @@ function placeOrder(cardLast4: string): { orderId: string; total: number } {
 
 // ── panels: results, state, refused messages, message log ─────────────────
 
-async function showCall<T>(label: string, call: Promise<T>, format: (value: T) => string): Promise<void> {
-  const item = h('li', { class: 'pending' }, h('code', {}, label), ' … waiting')
+/** Shows a call in the results panel, with the transport that carried it (by default the one the switch selects). */
+async function showCall<T>(
+  label: string,
+  call: Promise<T>,
+  format: (value: T) => string,
+  via: Transport = transport,
+): Promise<void> {
+  const tag = () => h('span', { class: 'via' }, `via ${via}`)
+  const item = h('li', { class: 'pending', 'data-transport': via }, h('code', {}, label), ' ', tag(), ' … waiting')
   byId('results').prepend(item)
   try {
     const value = await call
     item.className = 'ok'
-    item.replaceChildren(h('code', {}, label), ' → ', format(value))
+    item.replaceChildren(h('code', {}, label), ' ', tag(), ' → ', format(value))
   } catch (error) {
     item.className = 'error'
-    item.replaceChildren(h('code', {}, label), ' → ', ...describeError(error))
+    item.replaceChildren(h('code', {}, label), ' ', tag(), ' → ', ...describeError(error))
   }
 }
 

@@ -2,8 +2,9 @@
 // sends `Content-Security-Policy: frame-ancestors <shop>`, so no other site
 // can frame it; portcullis makes sure no other window can talk to it.
 import { connect } from 'portcullis'
-import { type Cart, shopApi, widgetApi } from './contract.js'
+import { type Cart, shopApi, Theme, widgetApi } from './contract.js'
 import { byId, euros, h, onClick, readConfig } from './dom.js'
+import { THEME_CHANNEL } from './widget-theme.js'
 
 const config = readConfig()
 
@@ -46,6 +47,14 @@ function start(): void {
     onRejected: ({ origin = '', reason, detail = '' }) => {
       conn.emit('refused', { origin, reason, detail })
     },
+  })
+
+  // setTheme called over window.name runs in this site's responder page, which tells this one.
+  new BroadcastChannel(THEME_CHANNEL).addEventListener('message', ({ data }: MessageEvent<unknown>) => {
+    const theme = Theme.safeParse(data)
+    if (!theme.success) return
+    document.documentElement.dataset.theme = theme.data
+    byId('activity').prepend(h('li', {}, `theme ${theme.data}, set over window.name`))
   })
 
   conn.onStateChange((state) => {

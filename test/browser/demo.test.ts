@@ -128,6 +128,53 @@ describe('npm run demo', () => {
     await attacker.locator('#attempts li', { hasText: 'connect() to the widget: TimeoutError' }).first().waitFor()
     expect(await text('#replies', attacker)).toBe('0')
 
+    // Legacy transports: the switch sends the same calls, same contract, over window.name
+    // (a hidden iframe on the widget's responder page, replies through a blank relay page).
+    await page.locator('#fallback-switch').check()
+    await poll(() => text('#transport')).toBe('window.name')
+    const overWindowName = (label: string) =>
+      page.locator('#results li[data-transport="window.name"]').filter({ hasText: label }).first()
+    await page.locator('#get-profile').click()
+    const legacyProfile = overWindowName('getProfile()')
+    await poll(() => legacyProfile.getAttribute('class')).toBe('ok')
+    expect(await legacyProfile.textContent()).toContain('Ada Lovelace <ada@example.com>, member since 1843')
+    expect(await legacyProfile.textContent()).toContain('via window.name')
+
+    // setTheme over window.name runs in the responder page, which tells the visible widget.
+    await page.locator('#toggle-theme').click()
+    await poll(() => overWindowName("setTheme('light')").textContent()).toContain('widget theme is now light')
+    await poll(() => reloaded.evaluate(() => document.documentElement.dataset.theme)).toBe('light')
+
+    // The responder validates too: the same ValidationError, checked by the widget's page.
+    await page.locator('#bad-theme').click()
+    const legacyInvalid = overWindowName("setTheme('neon')")
+    await legacyInvalid.locator('.issues li').waitFor()
+    expect(await legacyInvalid.getAttribute('class')).toBe('error')
+    const legacyInvalidText = await legacyInvalid.textContent()
+    expect(legacyInvalidText).toContain('ValidationError (VALIDATION, arguments checked by the widget)')
+    expect(legacyInvalidText).toContain('invalid arguments for "setTheme"')
+    expect(legacyInvalidText).toContain('via window.name')
+    expect(await legacyInvalid.locator('.issues li').first().textContent()).toBe(
+      '[0] Invalid option: expected one of "light"|"dark"',
+    )
+
+    // JSONP: a call to the demo server's endpoint on the widget's site, validated against shippingApi.
+    expect((await text('.warn-note'))?.replace(/\s+/g, ' ')).toContain(
+      'readable by any origin that can include the script',
+    )
+    await page.locator('#jsonp-rates').click()
+    const rates = page.locator('#results li[data-transport="JSONP"]').filter({ hasText: "rates('FR')" }).first()
+    await poll(() => rates.getAttribute('class')).toBe('ok')
+    expect(await rates.textContent()).toBe(
+      "rates('FR') via JSONP → La Poste Colissimo €6.90, 2 d · DHL Express €14.50, 1 d",
+    )
+
+    // Nothing left behind: no hidden frame, no JSONP script or callback; postMessage still open.
+    expect(await page.locator('iframe[data-portcullis]').count()).toBe(0)
+    expect(await page.locator('script[data-portcullis]').count()).toBe(0)
+    expect(await page.evaluate(() => Object.keys(window).filter((k) => k.startsWith('__portcullisJsonp_')))).toEqual([])
+    expect(await text('#state')).toBe('open')
+
     // The message log shows the envelopes of the story.
     const logged = (direction: string, kind: string, method = '') =>
       page.locator(
@@ -147,7 +194,10 @@ describe('npm run demo', () => {
     }
 
     await mkdir('test-results', { recursive: true })
-    await page.screenshot({ path: 'test-results/demo.png', fullPage: true })
+    // A full-page capture leaves out-of-process iframes blank in headless Chromium; grow the viewport instead.
+    const height = await page.evaluate(() => document.documentElement.scrollHeight)
+    await page.setViewportSize({ width: 1280, height: Math.min(height, 4000) })
+    await page.screenshot({ path: 'test-results/demo.png' })
     expect(problems).toEqual([])
   })
 })

@@ -8,7 +8,7 @@ import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
-import { fakeWindow, ManualPeer, turns, until, useFakeTimers, windowPair } from './helpers.js'
+import { fakeWindow, ManualPeer, turns, until, useFakeTimers } from './helpers.js'
 
 const conns: Array<Connection<any, any>> = []
 afterEach(() => {

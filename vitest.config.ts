@@ -1,7 +1,12 @@
 import { defineConfig, type TestProjectConfiguration } from 'vitest/config'
 
 /** Browser tests written against test/browser/harness/driver.ts: they run in every engine. */
-const ENGINE_TESTS = ['test/browser/core.test.ts', 'test/browser/lifecycle/**/*.test.ts']
+const ENGINE_TESTS = [
+  'test/browser/core.test.ts',
+  'test/browser/lifecycle/**/*.test.ts',
+  'test/browser/attacks/**/*.test.ts',
+  'test/browser/fallback/**/*.test.ts',
+]
 
 /**
  * One project per engine (`chromium`, `firefox`, `webkit`), each running

@@ -3,9 +3,8 @@
  * tab of that origin that is not the pinned peer) cannot run a handler or
  * inject a reply: the gate checks `event.source` as well as `event.origin`.
  */
-import type { Browser, Frame, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
 import {
   addAttackFrame,
   attackUrl,
@@ -17,20 +16,20 @@ import {
   waitRejections,
 } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 /** Parent A and child B, connected both ways (both traced); one call made. */
-async function connected(): Promise<{ page: Page; child: Frame }> {
-  const { page } = await openAttackPage(browser, A)
+async function connected(): Promise<{ page: PageHandle; child: Context }> {
+  const { page } = await openAttackPage(driver, A)
   const child = await addAttackFrame(page, B, 'child', { allow: A, trace: '1' }, 'child')
   await run(
     page,
@@ -41,20 +40,19 @@ async function connected(): Promise<{ page: Page; child: Frame }> {
 }
 
 /** Starts `hold(key)` from `caller` and returns its call id, once the callee's handler runs. */
-async function pendingCall(caller: Frame | Page, callee: Frame | Page, key: string): Promise<string> {
+async function pendingCall(caller: Context, callee: Context, key: string): Promise<string> {
   await run(caller, `(attack.start(${json(key)}, 'hold', [${json(key)}]), 0)`)
   await waitFor(callee, `t.counts.hold === 1`)
   const [id] = await run<string[]>(caller, `attack.sentCallIds('hold')`)
-  expect(id).toMatch(/^[\w-]{21}$/)
+  expect(id).toMatch(/^[\w-]{10}[0-9a-z]+$/)
   return id as string
 }
 
-async function openPopup(opener: Frame | Page, page: Page, url: string): Promise<Page> {
-  const popup = page.context().waitForEvent('page')
-  await run(opener, `(window.open(${json(url)}, '_blank'), 0)`)
-  const p = await popup
-  await p.waitForFunction(() => (globalThis as any).attack !== undefined)
-  return p
+/** `opener` (the page or one of its frames) opens `url` with window.open (no user gesture): the popup, once its bundle is there. */
+async function openPopup(opener: Context, page: PageHandle, url: string): Promise<PageHandle> {
+  const popup = await page.popup(() => run(opener, `(window.open(${json(url)}, '_blank'), 0)`))
+  await popup.waitFor(() => (globalThis as any).attack !== undefined)
+  return popup
 }
 
 describe.concurrent('another window of the allowed origin', () => {

@@ -4,12 +4,11 @@
  * legitimate calls beyond noise. The p95 of sequential calls is measured with
  * and without the flood, in alternating rounds, and printed for the record.
  */
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Driver, launch, origins } from '../harness/driver.js'
 import { addAttackFrame, openAttackPage, read, run, waitFor } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, D } = origins()
 const json = JSON.stringify
 
@@ -18,10 +17,10 @@ const PHASE_MS = 400 // sequential calls for this long, with and without the flo
 const ROUNDS = 2
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 function p95(samples: number[]): number {
@@ -31,7 +30,7 @@ function p95(samples: number[]): number {
 
 describe('a flood from a disallowed origin', () => {
   it('gets no reply and does not slow legitimate calls beyond noise', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A, rej: 'count' }, 'child')
     await run(
       page,

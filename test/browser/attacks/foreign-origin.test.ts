@@ -3,9 +3,8 @@
  * framed by the parent, cannot run any handler, get any reply, or learn that
  * a handler exists (no error reply, no console output).
  */
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Driver, ENGINE, launch, origins } from '../harness/driver.js'
 import {
   addAttackFrame,
   openAttackPage,
@@ -17,15 +16,15 @@ import {
   waitRejections,
 } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, C, D } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 /** Every message is a content-free SYN: `{ pc, k: 's', n }` and nothing else. */
@@ -39,7 +38,7 @@ describe.concurrent('a disallowed origin', () => {
   for (const allow of [[A], [A, C]]) {
     it(`that frames the child (child allows ${allow.length === 1 ? 'one origin' : 'two origins'}) runs no handler, gets no reply, sees no console output`, async () => {
       // The hostile top-level page D frames the real child, which expects to be framed by A.
-      const { page: hostile, console } = await openAttackPage(browser, D, 'hostile', { adaptive: '1' })
+      const { page: hostile, console } = await openAttackPage(driver, D, 'hostile', { adaptive: '1' })
       const child = await addAttackFrame(hostile, B, 'child', { allow: allow.join(',') }, 'child')
 
       // 1. A real portcullis connection from the hostile page, as if it were the parent.
@@ -81,14 +80,15 @@ describe.concurrent('a disallowed origin', () => {
       expect(await read(hostile, 't.portInbox')).toEqual([])
       expect(await read(child, 't.counts')).toEqual({})
       // Nothing from portcullis on the console of either page (Chromium's own targetOrigin note aside).
-      expect(unexpectedConsole(console)).toEqual([])
+      // (null in WebKit: classic WebDriver has no console events, so this one check cannot run there.)
+      if (ENGINE !== 'webkit') expect(unexpectedConsole(console as string[])).toEqual([])
       await hostile.close()
     })
   }
 
   for (const allow of [[B], [B, C]]) {
     it(`framed by the parent (parent allows ${allow.length === 1 ? 'one origin' : 'two origins'}) runs no handler, gets no reply, sees no console output`, async () => {
-      const { page, console } = await openAttackPage(browser, A)
+      const { page, console } = await openAttackPage(driver, A)
       const frame = await addAttackFrame(page, D, 'peer', { allow: A }, 'child')
       await run(
         page,
@@ -124,7 +124,8 @@ describe.concurrent('a disallowed origin', () => {
       expect(await read(page, 't.conn.state')).toBe('connecting')
       expect(await read(page, 't.states')).toEqual([])
       expect(await read(page, 't.counts')).toEqual({})
-      expect(unexpectedConsole(console)).toEqual([])
+      // (null in WebKit: classic WebDriver has no console events, so this one check cannot run there.)
+      if (ENGINE !== 'webkit') expect(unexpectedConsole(console as string[])).toEqual([])
       await page.close()
     })
   }

@@ -2,27 +2,26 @@
  * Property 4: forged replies (guessed or replayed ids, from any window)
  * never resolve or reject a pending call; a reply is accepted once.
  */
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Driver, launch, origins } from '../harness/driver.js'
 import { addAttackFrame, openAttackPage, read, rejectionsFrom, run, waitFor, waitRejections } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, C } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 const countReason = (reason: string) => `t.rejections.filter((r) => r.reason === ${json(reason)}).length`
 
 describe.concurrent('forged replies', () => {
   it('from other windows, even with the real id of the pending call, never settle it', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')
     await run(
       page,
@@ -59,7 +58,7 @@ describe.concurrent('forged replies', () => {
   })
 
   it('on the private port: a reply is accepted once, replayed and guessed ids settle nothing', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     // The rogue completes a real handshake, so it holds the port; then it lies.
     const rogue = await addAttackFrame(page, B, 'rogue', { parent: A }, 'child')
     await run(
@@ -104,13 +103,13 @@ describe.concurrent('forged replies', () => {
     await run(rogue, `(rogue.send({ k: 'r', i: seen[1], v: 5 }), 0)`)
     await waitFor(page, `${countReason('unknown-id')} >= 9`)
 
-    // Call ids are 21 random characters (126 bits), never reused: guessing one is hopeless.
+    // Call ids are 10 random characters (60 bits) per connection plus a counter, never reused: guessing one is hopeless.
     await run(rogue, `(rogue.onCall = (m, send) => { seen.push(m.i); send({ k: 'r', i: m.i, v: 0 }) }, 0)`)
     await run(page, `Promise.all(Array.from({ length: 50 }, (_, i) => attack.call('add', [i, -i])))`)
     const ids = await read<string[]>(rogue, 'seen')
     expect(ids).toHaveLength(52)
     expect(new Set(ids).size).toBe(52)
-    for (const i of ids) expect(i).toMatch(/^[A-Za-z0-9_-]{21}$/)
+    for (const i of ids) expect(i).toMatch(/^[A-Za-z0-9_-]{10}[0-9a-z]+$/)
     await page.close()
   })
 })

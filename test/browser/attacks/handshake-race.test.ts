@@ -2,13 +2,11 @@
  * Property 5: a hostile frame that answers the handshake first (a sibling
  * racing the real peer) cannot capture the session or its port.
  */
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Driver, launch, origins } from '../harness/driver.js'
 import {
   addAttackFrame,
   attackUrl,
-  frameNamed,
   openAttackPage,
   read,
   rejectionsFrom,
@@ -17,20 +15,20 @@ import {
   waitRejections,
 } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, C } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 describe('the handshake race', () => {
   it('hostile siblings firing before, during and after the handshake capture neither the session nor its port', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     await run(page, `(attack.listenAll(), 0)`)
     // Two hostile siblings are already there and firing every handshake and session message they know,
     // at the parent and at whatever frame is named 'child', every 10 ms; each also answers any SYN it sees.
@@ -52,7 +50,7 @@ describe('the handshake race', () => {
     await run(page, `(attack.open({ target: 'child', allow: [${json(B)}], serve: 'host', remote: 'victim' }), 0)`)
     expect(await run(page, `t.conn.ready.then(() => 'open')`)).toBe('open')
     expect(await run(page, `attack.call('add', [1, 2])`)).toMatchObject({ ok: true, value: 3 })
-    const child = frameNamed(page, 'child')
+    const child = page.frame('child')
     await waitFor(child, `t.conn.state === 'open'`)
     // Both hostiles fired while the child was up, and the child refused them.
     await waitRejections(child, C, await run<number>(third, `attack.burstSize()`), 'origin')

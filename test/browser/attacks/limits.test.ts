@@ -5,29 +5,28 @@
  * with LimitError before anything is posted; the receiver refuses one that
  * slips through (a peer with higher limits) with a clear error, not a hang.
  */
-import type { Browser, Frame, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
 import { addAttackFrame, openAttackPage, read, run } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B } = origins()
 const json = JSON.stringify
 const MiB = 1024 * 1024
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 /** Parent A (options `parent`) and child B (query params `child`), both traced; one call made. */
 async function pair(
   parent: Record<string, unknown> = {},
   child: Record<string, string> = {},
-): Promise<{ page: Page; child: Frame }> {
-  const { page } = await openAttackPage(browser, A)
+): Promise<{ page: PageHandle; child: Context }> {
+  const { page } = await openAttackPage(driver, A)
   const frame = await addAttackFrame(page, B, 'child', { allow: A, trace: '1', ...child }, 'child')
   await run(
     page,
@@ -38,9 +37,9 @@ async function pair(
 }
 
 /** The calls the child received on the session, from its trace. */
-const received = (child: Frame) =>
+const received = (child: Context) =>
   read<string[]>(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
-const sentCalls = (page: Page) =>
+const sentCalls = (page: PageHandle) =>
   read<string[]>(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
 
 describe.concurrent('limits', () => {

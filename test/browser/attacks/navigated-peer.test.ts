@@ -4,13 +4,11 @@
  * port) it receives; the parent then calls and emits; nothing arrives, and
  * the call that was pending when the peer left rejects with DisconnectedError.
  */
-import type { Browser, Frame, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
 import {
   addAttackFrame,
   attackUrl,
-  frameNamed,
   inlineDocument,
   openAttackPage,
   read,
@@ -19,15 +17,15 @@ import {
   waitForFrame,
 } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, C, D } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 /**
@@ -35,13 +33,13 @@ afterAll(async () => {
  * page now in frame 'child', then calls and emits from the parent, posts a
  * probe after them, and returns what the listener received before the probe.
  */
-async function afterNavigation(page: Page): Promise<{ listener: Frame; inbox: any[]; portInbox: any[] }> {
+async function afterNavigation(page: PageHandle): Promise<{ listener: Context; inbox: any[]; portInbox: any[] }> {
   // The pending call rejects at once: the session went with the old page.
   await waitFor(page, `t.calls.k.state === 'done'`)
   expect(await read(page, 't.calls.k')).toMatchObject({ ok: false, code: 'DISCONNECTED', name: 'DisconnectedError' })
 
-  const listener = frameNamed(page, 'child')
-  await listener.waitForFunction(() => (globalThis as any).t?.counts?.provoked === 1)
+  const listener = page.frame('child')
+  await listener.waitFor(() => (globalThis as any).t?.counts?.provoked === 1)
   expect(await read(listener, 'origin')).toBe(D)
   // The new page provoked the parent with a SYN of each kind; the parent refused both, for their origin.
   await waitFor(
@@ -68,9 +66,25 @@ async function afterNavigation(page: Page): Promise<{ listener: Frame; inbox: an
   return { listener, inbox, portInbox }
 }
 
+/**
+ * The peer navigates itself to a listener page of D. The navigation starts
+ * after the script that asks for it has returned: a driver that collects an
+ * evaluate() result in a later command (WebKit's) would find the page gone.
+ */
+async function navigateAway(child: Context): Promise<void> {
+  await child.evaluate(
+    (url) => {
+      setTimeout(() => {
+        location.href = url
+      })
+    },
+    attackUrl(D, 'listener', { provoke: '1' }),
+  )
+}
+
 describe.concurrent('a peer that navigates to a disallowed origin', () => {
   it('navigating itself: nothing is sent to the new page and the pending call rejects with DisconnectedError', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')
     await run(
       page,
@@ -80,7 +94,7 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
     await run(page, `(attack.start('k', 'hold', ['k']), 0)`)
     await waitFor(child, `t.counts.hold === 1`)
 
-    await run(child, `(location.href = ${json(attackUrl(D, 'listener', { provoke: '1' }))}, 0)`)
+    await navigateAway(child)
     const { inbox, portInbox } = await afterNavigation(page)
     expect(inbox).toEqual([])
     expect(portInbox).toEqual([])
@@ -88,7 +102,7 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
   })
 
   it('with two allowed origins (no single origin to address): still nothing is sent to the new page', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')
     // Two allowed origins: the parent has no single origin to address, so it must use the one it pinned.
     await run(
@@ -106,7 +120,7 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
       `(() => { try { parent.frames.child.location.href = ${json(attackUrl(D, 'listener'))}; return 'navigated' } catch (e) { return e.name } })()`,
     )
     expect(refused).toBe('SecurityError')
-    await run(child, `(location.href = ${json(attackUrl(D, 'listener', { provoke: '1' }))}, 0)`)
+    await navigateAway(child)
     const { inbox, portInbox } = await afterNavigation(page)
     expect(inbox).toEqual([])
     expect(portInbox).toEqual([])
@@ -114,7 +128,7 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
   })
 
   it('an allowed opaque peer (data: frame) that navigates away: nothing but content-free SYNs reach the new page', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     await page.evaluate(
       (html) => {
         const iframe = document.createElement('iframe')
@@ -135,7 +149,7 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
     await waitFor(child, `t.counts.hold === 1`)
 
     // The parent can address an opaque peer only with '*': the case where the gate on the way out matters most.
-    await run(child, `(location.href = ${json(attackUrl(D, 'listener', { provoke: '1' }))}, 0)`)
+    await navigateAway(child)
     const { inbox, portInbox } = await afterNavigation(page)
     for (const m of inbox) {
       expect(m.ports).toBe(0)

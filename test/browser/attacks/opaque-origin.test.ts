@@ -3,13 +3,11 @@
  * blob: frame, and a data: URL frame are refused unless explicitly allowed,
  * and once allowed the connection is bound to the one target window.
  */
-import type { Browser, Frame, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
 import {
   addAttackFrame,
   attackUrl,
-  frameNamed,
   inlineDocument,
   openAttackPage,
   read,
@@ -20,15 +18,15 @@ import {
   waitRejections,
 } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B, D } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 type Kind = 'sandboxed' | 'sandboxed srcdoc' | 'data:' | 'srcdoc' | 'about:blank' | 'blob:'
@@ -38,12 +36,12 @@ type Kind = 'sandboxed' | 'sandboxed srcdoc' | 'data:' | 'srcdoc' | 'about:blank
  * of the attacks bundle (scripts loaded from `scriptOrigin`).
  */
 async function addFrame(
-  page: Page,
+  page: PageHandle,
   kind: Kind,
   name: string,
   s: string,
   params: Record<string, string>,
-): Promise<Frame> {
+): Promise<Context> {
   if (kind === 'sandboxed') {
     // A page of the allowed origin itself, sandboxed: its origin is 'null', not B.
     return addAttackFrame(page, B, s, params, name, { sandbox: 'allow-scripts' })
@@ -74,9 +72,7 @@ async function addFrame(
       }),
     { kind, name, html },
   )
-  const frame = frameNamed(page, name)
-  await frame.waitForFunction(() => (globalThis as any).attack !== undefined && (globalThis as any).t !== undefined)
-  return frame
+  return waitForFrame(page, name)
 }
 
 const cases: Array<{ kind: Kind; origin: () => string }> = [
@@ -92,7 +88,7 @@ const cases: Array<{ kind: Kind; origin: () => string }> = [
 describe.concurrent('frames without an origin of their own', () => {
   for (const { kind, origin } of cases) {
     it(`${kind === 'about:blank' ? 'an' : 'a'} ${kind} frame is refused when the parent allows only the widget origin`, async () => {
-      const { page } = await openAttackPage(browser, A)
+      const { page } = await openAttackPage(driver, A)
       // The frame runs a real portcullis peer that allows A and tries to call greet.
       const frame = await addFrame(page, kind, 'child', 'peer', { allow: A })
       expect(await read(frame, 'origin')).toBe(origin())
@@ -119,7 +115,7 @@ describe.concurrent('frames without an origin of their own', () => {
   }
 
   it("allowedOrigins: ['null'] is refused at connect() without allowOpaqueOrigin", async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     await addFrame(page, 'sandboxed', 'child', 'hostile', {})
     const result = await run(
       page,
@@ -131,7 +127,7 @@ describe.concurrent('frames without an origin of their own', () => {
 
   it('a data: URL parent is refused by the child', async () => {
     // The hostile page D makes a data: frame (origin 'null') that frames the real child and attacks it.
-    const { page } = await openAttackPage(browser, D)
+    const { page } = await openAttackPage(driver, D)
     const html = inlineDocument(D, 'framer', { child: attackUrl(B, 'child', { allow: A }), childOrigin: B })
     await page.evaluate((html) => {
       const iframe = document.createElement('iframe')
@@ -142,7 +138,7 @@ describe.concurrent('frames without an origin of their own', () => {
     const framer = await waitForFrame(page, 'opaque')
     await waitFor(framer, `t.peer.ready !== 'pending'`)
     expect(await read(framer, 't.peer')).toEqual({ ready: 'TIMEOUT' })
-    const child = await waitForFrame(page, 'child')
+    const child = await waitForFrame(page, 'opaque', 'child')
     await waitRejections(child, 'null', await run<number>(framer, `attack.burstSize()`))
     expect(await read(child, 't.counts')).toEqual({})
     expect(new Set(await read(child, 't.rejections.map((r) => r.reason + " " + r.origin)'))).toEqual(
@@ -156,7 +152,7 @@ describe.concurrent('frames without an origin of their own', () => {
   })
 
   it('allowOpaqueOrigin accepts a sandboxed frame, bound to that one window: another opaque frame is refused', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const good = await addFrame(page, 'sandboxed', 'good', 'peer', { allow: A, ct: '10000' })
     await run(
       page,

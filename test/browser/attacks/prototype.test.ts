@@ -4,20 +4,19 @@
  * prototype paths run nothing, and payload keys like `__proto__` pollute
  * nothing, on either side.
  */
-import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchChromium, origins } from '../harness/browser.js'
+import { type Driver, launch, origins } from '../harness/driver.js'
 import { addAttackFrame, openAttackPage, read, run, waitFor } from './support.js'
 
-let browser: Browser
+let driver: Driver
 const { A, B } = origins()
 const json = JSON.stringify
 
 beforeAll(async () => {
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
 })
 
 const PROTOTYPE_NAMES = [
@@ -41,7 +40,7 @@ const POISON = '{"__proto__":{"polluted":1,"isAdmin":true},"constructor":{"proto
 
 describe.concurrent('prototype paths', () => {
   it('a rogue peer calling prototype names runs nothing; its polluting payloads pollute nothing', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const rogue = await addAttackFrame(page, B, 'rogue', { parent: A }, 'child')
     await run(page, `(attack.open({ target: 'child', allow: [${json(B)}], serve: 'host', remote: 'victim' }), 0)`)
     expect(await run(page, `t.conn.ready.then(() => 'open')`)).toBe('open')
@@ -135,7 +134,7 @@ describe.concurrent('prototype paths', () => {
   })
 
   it('between two real peers: the proxy has no prototype names, and poisoned payloads pollute neither side', async () => {
-    const { page } = await openAttackPage(browser, A)
+    const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')
     await run(page, `(attack.open({ target: 'child', allow: [${json(B)}], serve: 'host', remote: 'victim' }), 0)`)
     await run(page, `t.conn.ready.then(() => 1)`)

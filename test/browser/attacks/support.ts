@@ -1,50 +1,43 @@
 /**
  * Shared helpers of the attack suite. Every actor runs the `attacks` bundle
  * (test/browser/pages/attacks.ts); see there for what each scenario does.
+ * Written against harness/driver.ts, so the suite runs in every engine.
  */
-import type { Browser, ConsoleMessage, Frame, Page } from 'playwright-core'
-import { addIframe, openPage, pageUrl } from '../harness/browser.js'
+import { addIframe, type Context, type Driver, openPage, type PageHandle, pageUrl } from '../harness/driver.js'
 
 /** A page of the attacks bundle at `origin`, running `scenario` with `params`. */
 export function attackUrl(origin: string, scenario?: string, params: Record<string, string> = {}): string {
   return pageUrl(origin, scenario, { b: 'attacks', ...params })
 }
 
-/** A fresh top-level page of `origin` with the attack helpers loaded; its console is recorded. */
+/**
+ * A fresh top-level page of `origin` with the attack helpers loaded. Its
+ * console is recorded, except where the engine cannot (`console` is null:
+ * WebKit, driven over classic WebDriver, which has no events).
+ */
 export async function openAttackPage(
-  browser: Browser,
+  driver: Driver,
   origin: string,
   scenario?: string,
   params: Record<string, string> = {},
-): Promise<{ page: Page; console: string[] }> {
-  const page = await openPage(browser, attackUrl(origin, scenario, params))
-  const console = recordConsole(page)
-  await page.waitForFunction(() => (globalThis as any).attack !== undefined)
+): Promise<{ page: PageHandle; console: string[] | null }> {
+  const page = await openPage(driver, attackUrl(origin, scenario, params))
+  const console = page.recordConsole()
+  await page.waitFor(() => (globalThis as any).attack !== undefined)
   return { page, console }
-}
-
-/**
- * Records console output and uncaught errors of the page and all its frames
- * (cross-origin ones included), as `type: text`.
- */
-export function recordConsole(page: Page): string[] {
-  const lines: string[] = []
-  page.on('console', (m: ConsoleMessage) => lines.push(`${m.type()}: ${m.text()} (${m.location().url})`))
-  page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`))
-  return lines
 }
 
 /** Inserts an iframe running the attack scenario; resolves once loaded and the bundle is there. */
 export async function addAttackFrame(
-  page: Page,
+  page: PageHandle,
   origin: string,
   scenario: string | undefined,
   params: Record<string, string>,
   name: string,
   attrs: Record<string, string> = {},
-): Promise<Frame> {
+): Promise<Context> {
   const frame = await addIframe(page, attackUrl(origin, scenario, params), name, attrs)
-  await frame.waitForFunction(() => (globalThis as any).attack !== undefined)
+  await frame.waitFor(() => (globalThis as any).attack !== undefined)
   return frame
 }
 
@@ -58,25 +51,30 @@ export function inlineDocument(origin: string, scenario: string, params: Record<
   return `<!doctype html><html><body><script>window.__attack = ${config}</script><script src="${origin}/lib.js"></script><script src="${origin}/attacks.js"></script></body></html>`
 }
 
+/** Evaluates the script `source` in the page's global scope (the way every engine's driver can). */
+// biome-ignore lint/security/noGlobalEval: the tests write their in-page code as expressions
+const evalInPage = (source: string) => (0, eval)(source)
+
 /** Resolves when `predicate(t)` holds in `frame`, `t` being the page's record. */
-export async function waitFor(frame: Frame | Page, predicate: string, timeout = 10_000): Promise<void> {
-  await frame.waitForFunction(`(() => { const t = globalThis.t; return ${predicate} })()`, undefined, { timeout })
+export async function waitFor(frame: Context, predicate: string, timeout = 10_000): Promise<void> {
+  await frame.waitFor(evalInPage, `(() => { const t = globalThis.t; return ${predicate} })()`, timeout)
 }
 
 /** Reads `expression` (over the page's record `t`) from `frame`. */
-export function read<T = any>(frame: Frame | Page, expression: string): Promise<T> {
-  return frame.evaluate(`(() => { const t = globalThis.t; return ${expression} })()`) as Promise<T>
+export function read<T = any>(frame: Context, expression: string): Promise<T> {
+  return frame.evaluate(evalInPage, `(() => { const t = globalThis.t; return ${expression} })()`) as Promise<T>
 }
 
 /** Runs `expression` in `frame` with `attack` (the helpers) and `t` in scope; returns its (awaited) value. */
-export function run<T = any>(frame: Frame | Page, expression: string): Promise<T> {
+export function run<T = any>(frame: Context, expression: string): Promise<T> {
   return frame.evaluate(
+    evalInPage,
     `(async () => { const t = globalThis.t; const attack = globalThis.attack; return ${expression} })()`,
   ) as Promise<T>
 }
 
 /** Number of rejections the frame's connection reported for messages from `origin`. */
-export function rejectionsFrom(frame: Frame | Page, origin: string, reason?: string): Promise<number> {
+export function rejectionsFrom(frame: Context, origin: string, reason?: string): Promise<number> {
   return read<number>(
     frame,
     `t.rejections.filter((r) => r.origin === ${JSON.stringify(origin)}${reason ? ` && r.reason === ${JSON.stringify(reason)}` : ''}).length`,
@@ -84,29 +82,31 @@ export function rejectionsFrom(frame: Frame | Page, origin: string, reason?: str
 }
 
 /** Waits until the frame reported at least `n` rejections for `origin` (and `reason`). */
-export function waitRejections(frame: Frame | Page, origin: string, n: number, reason?: string): Promise<void> {
+export function waitRejections(frame: Context, origin: string, n: number, reason?: string): Promise<void> {
   return waitFor(
     frame,
     `t.rejections.filter((r) => r.origin === ${JSON.stringify(origin)}${reason ? ` && r.reason === ${JSON.stringify(reason)}` : ''}).length >= ${n}`,
   )
 }
 
-/** The frame named `name` of `page` (the same Frame object survives navigations). */
-export function frameNamed(page: Page, name: string): Frame {
-  const frame = page.frame({ name })
-  if (!frame) throw new Error(`frame ${name} not found`)
-  return frame
-}
-
-/** Polls for the frame named `name` (it may be nested, or not attached yet), then waits for its bundle. */
-export async function waitForFrame(page: Page, name: string): Promise<Frame> {
-  let frame = page.frame({ name })
-  for (let i = 0; frame === null && i < 500; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    frame = page.frame({ name })
+/**
+ * The frame of `page` reached through the iframes named `names` (a child,
+ * or nested: `'outer', 'inner'`), once it is there and runs the bundle. The
+ * driver looks it up at each call, so it follows the frame through navigations.
+ */
+export async function waitForFrame(page: PageHandle, ...names: [string, ...string[]]): Promise<Context> {
+  const frame = page.frame(...names)
+  // Not attached yet (it may be nested in a frame that is still loading): ask again.
+  for (let deadline = Date.now() + 5000; ; ) {
+    try {
+      await frame.evaluate(() => 0)
+      break
+    } catch (e) {
+      if (Date.now() > deadline) throw e
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
   }
-  if (frame === null) throw new Error(`frame ${name} never appeared`)
-  await frame.waitForFunction(() => (globalThis as any).attack !== undefined && (globalThis as any).t !== undefined)
+  await frame.waitFor(() => (globalThis as any).attack !== undefined && (globalThis as any).t !== undefined)
   return frame
 }
 
@@ -114,11 +114,14 @@ export async function waitForFrame(page: Page, name: string): Promise<Frame> {
  * Console lines other than the browser's own: its note (in the recipient's
  * devtools console, unreadable by any page) about a postMessage whose
  * targetOrigin did not match, and the 404 of the favicon it asks for.
+ * Chromium logs the note as a warning with straight quotes; Firefox reports
+ * it over BiDi as a JavaScript error (a `pageerror`) with curly quotes,
+ * though nothing was thrown in any page.
  */
 export function unexpectedConsole(lines: string[]): string[] {
   return lines.filter(
     (line) =>
-      !/Failed to execute 'postMessage' on 'DOMWindow': The target origin provided/.test(line) &&
+      !/Failed to execute ['‘]postMessage['’] on ['‘]DOMWindow['’]: The target origin provided/.test(line) &&
       !/^error: Failed to load resource: .* 404 .*\/favicon\.ico\)$/.test(line),
   )
 }

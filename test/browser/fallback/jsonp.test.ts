@@ -1,12 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jsonpHandler } from '../../../src/fallback/index.js'
-import { launchChromium, openPage, origins, pageUrl } from '../harness/browser.js'
+import { type Driver, ENGINE, launch, openPage, origins, type PageHandle, pageUrl } from '../harness/driver.js'
 import { jsonpServerApi } from './contracts.js'
 
-let browser: Browser
+let driver: Driver
 let server: Server
 /** The JSONP server, on `localhost` (another site than the pages on A). */
 let SERVER: string
@@ -66,18 +65,18 @@ beforeAll(async () => {
   server = createServer(route)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   SERVER = `http://localhost:${(server.address() as AddressInfo).port}`
-  browser = await launchChromium()
+  driver = await launch()
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
   for (const res of hanging) res.destroy()
   server?.closeAllConnections()
   await new Promise((resolve) => server?.close(resolve))
 })
 
-async function fallbackPage(origin = A): Promise<Page> {
-  const page = await openPage(browser, pageUrl(origin, undefined, { b: 'fallback' }))
-  await page.waitForFunction(() => (globalThis as any).fallback !== undefined)
+async function fallbackPage(origin = A): Promise<PageHandle> {
+  const page = await openPage(driver, pageUrl(origin, undefined, { b: 'fallback' }))
+  await page.waitFor(() => (globalThis as any).fallback !== undefined)
   await page.evaluate(() => {
     const w = globalThis as any
     // Every script the client ever injects, to show what was never injected.
@@ -92,7 +91,7 @@ async function fallbackPage(origin = A): Promise<Page> {
 
 /** Calls `jsonpClient(jsonpApi, { url, ...options })[method](...args)` in the page; returns the outcome and what is left. */
 function call(
-  page: Page,
+  page: PageHandle,
   path: string,
   method: string,
   args: unknown[],
@@ -130,7 +129,7 @@ function call(
 }
 
 const CLEAN = { scriptsLeft: 0, globalsLeft: 0 }
-const leftovers = (page: Page) =>
+const leftovers = (page: PageHandle) =>
   page.evaluate(() => ({
     scriptsLeft: document.querySelectorAll('script[data-portcullis]').length,
     globalsLeft: Object.keys(globalThis).filter((k) => k.startsWith('__portcullisJsonp_')).length,
@@ -240,10 +239,11 @@ describe('JSONP client and server', () => {
 
   it('ignores a second invocation of the callback', async () => {
     const page = await fallbackPage()
-    const errors: string[] = []
-    page.on('pageerror', (e) => errors.push(e.message))
+    const lines = page.recordConsole()
     expect(await call(page, '/twice', 'add', [1, 2])).toEqual({ ok: true, value: 1, ...CLEAN })
-    expect(errors).toEqual([])
+    // No uncaught error from the second invocation. WebKit (classic WebDriver) reports no page errors:
+    // the check cannot run there.
+    if (ENGINE !== 'webkit') expect((lines as string[]).filter((l) => l.startsWith('pageerror:'))).toEqual([])
     await page.close()
   })
 

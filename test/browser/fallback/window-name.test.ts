@@ -1,20 +1,19 @@
-import type { Browser, Frame, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addIframe, launchChromium, openPage, origins, pageUrl, waitInFrame } from '../harness/browser.js'
+import { addIframe, type Driver, launch, openPage, origins, type PageHandle, pageUrl } from '../harness/driver.js'
 import { startPeerServer } from './peer-server.js'
 
-let browser: Browser
+let driver: Driver
 let peer: Awaited<ReturnType<typeof startPeerServer>>
 /** The peer's origin (another site than A and C), served by peer-server.ts. */
 let P: string
 const { A, C } = origins()
 
 beforeAll(async () => {
-  ;[browser, peer] = await Promise.all([launchChromium(), startPeerServer()])
+  ;[driver, peer] = await Promise.all([launch(), startPeerServer()])
   P = peer.origin
 })
 afterAll(async () => {
-  await browser?.close()
+  await driver?.close()
   await peer?.close()
 })
 
@@ -38,9 +37,9 @@ function spyRelayUrl(origin: string): string {
   return pageUrl(origin, 'relay', { b: 'fallback', title: 'relay' })
 }
 
-async function fallbackPage(origin: string): Promise<Page> {
-  const page = await openPage(browser, pageUrl(origin, undefined, { b: 'fallback' }))
-  await page.waitForFunction(() => (globalThis as any).fallback !== undefined)
+async function fallbackPage(origin: string): Promise<PageHandle> {
+  const page = await openPage(driver, pageUrl(origin, undefined, { b: 'fallback' }))
+  await page.waitFor(() => (globalThis as any).fallback !== undefined)
   await page.evaluate(() => {
     const w = globalThis as any
     // Counts every hidden frame ever added, to show which calls never created one.
@@ -54,7 +53,7 @@ async function fallbackPage(origin: string): Promise<Page> {
 }
 
 /** Creates `window.client`, a windowNameClient of `contract` in `page`. */
-async function createClient(page: Page, options: Record<string, unknown>, contract = 'childApi'): Promise<void> {
+async function createClient(page: PageHandle, options: Record<string, unknown>, contract = 'childApi'): Promise<void> {
   await page.evaluate(
     ({ options, contract }) => {
       const w = globalThis as any
@@ -67,7 +66,13 @@ async function createClient(page: Page, options: Record<string, unknown>, contra
 }
 
 /** Calls `client.remote[method](...args)` and returns the value or the error's fields. */
-function call(page: Page, method: string, args: unknown[], options?: Record<string, unknown>, proxy = 'client.remote') {
+function call(
+  page: PageHandle,
+  method: string,
+  args: unknown[],
+  options?: Record<string, unknown>,
+  proxy = 'client.remote',
+) {
   return page.evaluate(
     async ({ method, args, options, proxy }) => {
       const w = globalThis as any
@@ -93,7 +98,7 @@ function call(page: Page, method: string, args: unknown[], options?: Record<stri
 }
 
 /** Navigates the iframe `#id` of `page` to a page of the page's own origin and reads its window.name there. */
-async function snoop(page: Page, id: string): Promise<string> {
+async function snoop(page: PageHandle, id: string): Promise<string> {
   return page.evaluate(
     (id) =>
       new Promise<string>((resolve) => {
@@ -105,7 +110,7 @@ async function snoop(page: Page, id: string): Promise<string> {
   )
 }
 
-const framesLeft = (page: Page) => page.evaluate(() => document.querySelectorAll('iframe').length)
+const framesLeft = (page: PageHandle) => page.evaluate(() => document.querySelectorAll('iframe').length)
 
 describe('window.name transport', () => {
   it('calls across two origins, validated on both sides, with every frame removed', async () => {
@@ -162,13 +167,25 @@ describe('window.name transport', () => {
     const page = await fallbackPage(C)
     await createClient(page, { responderUrl: responderUrl([A]), relayUrl: relayUrl(C), timeout: 20_000 })
     const pending = call(page, 'add', [1, 2])
-    let responder: Frame | undefined
+    // The responder is the hidden frame the client made (it has no name: its window.name is the request).
+    const responder = page.frameAt('iframe[data-portcullis]')
     await expect
-      .poll(() => (responder = page.frames().find((f) => f.url().startsWith(`${P}/page`))), { timeout: 15_000 })
-      .toBeTruthy()
-    await waitInFrame(responder!, () => (globalThis as any).fb?.status !== undefined, 15_000)
+      .poll(
+        () =>
+          responder
+            .evaluate(() => location.href)
+            .then(
+              (url) => url.startsWith(`${P}/page`),
+              () => false,
+            ),
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(true)
+    await responder.waitFor(() => (globalThis as any).fb?.status !== undefined, undefined, 15_000)
     expect(
-      await responder!.evaluate(() => ({
+      await responder.evaluate(() => ({
         status: (globalThis as any).fb.status,
         rejections: (globalThis as any).fb.rejections,
         name: window.name,
@@ -197,7 +214,7 @@ describe('window.name transport', () => {
       c: JSON.stringify({ k: 'c', i: 'forged-id', m: 'add', a: [1, 2] }),
     })
     const frame = await addIframe(page, `${responderUrl([A])}#${request}`, 'victim')
-    await waitInFrame(frame, () => (globalThis as any).fb?.status !== undefined, 15_000)
+    await frame.waitFor(() => (globalThis as any).fb?.status !== undefined, undefined, 15_000)
     expect(
       await frame.evaluate(() => {
         const w = globalThis as any
@@ -222,7 +239,16 @@ describe('window.name transport', () => {
       },
       `${responderUrl([A, C])}#${request}`,
     )
-    await expect.poll(() => page.frames().some((f) => f.url() === relayUrl(A)), { timeout: 15_000 }).toBe(true)
+    await expect
+      .poll(
+        () =>
+          page
+            .frameAt('#control')
+            .evaluate(() => location.href)
+            .catch(() => ''),
+        { timeout: 15_000 },
+      )
+      .toBe(relayUrl(A))
     expect(JSON.parse(await snoop(page, 'control'))).toEqual({ k: 'r', i: 'forged-id', v: 3 })
     await page.close()
   })
@@ -290,7 +316,7 @@ describe('window.name transport', () => {
 
 describe('connectWithFallback', () => {
   /** A page on A framing `childUrl`, with `window.conn` from connectWithFallback. */
-  async function hostWith(childUrl: string, extra: Record<string, unknown>): Promise<Page> {
+  async function hostWith(childUrl: string, extra: Record<string, unknown>): Promise<PageHandle> {
     const page = await fallbackPage(A)
     await addIframe(page, childUrl)
     await page.evaluate(
@@ -309,7 +335,7 @@ describe('connectWithFallback', () => {
     return page
   }
 
-  const transport = (page: Page) =>
+  const transport = (page: PageHandle) =>
     page.evaluate(async () => {
       const w = globalThis as any
       await w.conn.ready

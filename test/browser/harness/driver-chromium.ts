@@ -16,11 +16,11 @@ export async function launchChromiumDriver(): Promise<Driver> {
   }
 }
 
-function context(get: () => Frame | Page): Context {
+function context(get: () => Frame | Page | Promise<Frame>): Context {
   return {
-    evaluate: async (fn: (arg: any) => unknown, arg?: unknown) => get().evaluate(fn, arg) as Promise<any>,
+    evaluate: async (fn: (arg: any) => unknown, arg?: unknown) => (await get()).evaluate(fn, arg) as Promise<any>,
     waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = 5000) => {
-      await get().waitForFunction(fn, arg, { timeout })
+      await (await get()).waitForFunction(fn, arg, { timeout })
     },
   }
 }
@@ -28,15 +28,31 @@ function context(get: () => Frame | Page): Context {
 function wrapPage(page: Page): PageHandle {
   return {
     ...context(() => page),
-    frame(name) {
+    frame(...names) {
       return context(() => {
-        const frame = page
-          .mainFrame()
-          .childFrames()
-          .find((f) => f.name() === name)
-        if (!frame) throw new Error(`no frame named ${name}`)
+        let frame = page.mainFrame()
+        for (const name of names) {
+          const child = frame.childFrames().find((f) => f.name() === name)
+          if (!child) throw new Error(`no frame named ${names.join(' > ')}`)
+          frame = child
+        }
         return frame
       })
+    },
+    frameAt(selector) {
+      return context(async () => {
+        const element = await page.$(selector)
+        const frame = await element?.contentFrame()
+        await element?.dispose()
+        if (!frame) throw new Error(`no frame at ${selector}`)
+        return frame
+      })
+    },
+    recordConsole() {
+      const lines: string[] = []
+      page.on('console', (m) => lines.push(`${m.type()}: ${m.text()} (${m.location().url})`))
+      page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`))
+      return lines
     },
     click: (selector) => page.click(selector),
     async popup(action) {

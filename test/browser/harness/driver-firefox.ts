@@ -1,4 +1,4 @@
-import puppeteer, { type Frame, type Page } from 'puppeteer-core'
+import puppeteer, { type Browser, type Frame, type Page, type Target } from 'puppeteer-core'
 import type { Context, Driver, PageHandle } from './driver.js'
 
 export const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr'
@@ -16,7 +16,7 @@ export async function launchFirefoxDriver(): Promise<Driver> {
       // A window, not a tab: a tab behind another one is a hidden page (throttled timers).
       const page = await browser.newPage({ type: 'window' })
       await page.goto(url)
-      return wrapPage(page)
+      return wrapPage(browser, page)
     },
     close: () => browser.close(),
   }
@@ -31,27 +31,75 @@ function context(get: () => Promise<Frame>): Context {
   }
 }
 
-/** The child frame of `page` whose iframe element is named `name` (BiDi leaves Frame.name() empty). */
-async function childFrame(page: Page, name: string): Promise<Frame> {
-  for (const frame of page.mainFrame().childFrames()) {
-    const element = await frame.frameElement()
-    const found = await element?.evaluate((e) => e.getAttribute('name'))
-    await element?.dispose()
-    if (found === name) return frame
+/** The frame of `page` reached through iframe elements named `names` (BiDi leaves Frame.name() empty). */
+async function childFrame(page: Page, names: string[]): Promise<Frame> {
+  let parent = page.mainFrame()
+  next: for (const name of names) {
+    for (const frame of parent.childFrames()) {
+      const element = await frame.frameElement()
+      const found = await element?.evaluate((e) => e.getAttribute('name'))
+      await element?.dispose()
+      if (found === name) {
+        parent = frame
+        continue next
+      }
+    }
+    throw new Error(`no frame named ${names.join(' > ')}`)
   }
-  throw new Error(`no frame named ${name}`)
+  return parent
 }
 
-function wrapPage(page: Page): PageHandle {
+/** popup() calls, one at a time: a new window is told apart from another test's by the order it opened in. */
+let popups: Promise<unknown> = Promise.resolve()
+
+function wrapPage(browser: Browser, page: Page): PageHandle {
   return {
     ...context(async () => page.mainFrame()),
-    frame: (name) => context(() => childFrame(page, name)),
+    frame: (...names) => context(() => childFrame(page, names)),
+    frameAt: (selector) =>
+      context(async () => {
+        const element = await page.$(selector)
+        const frame = await element?.contentFrame()
+        await element?.dispose()
+        if (!frame) throw new Error(`no frame at ${selector}`)
+        return frame
+      }),
+    recordConsole() {
+      const lines: string[] = []
+      page.on('console', (m) => lines.push(`${m.type()}: ${m.text()} (${m.location().url})`))
+      page.on('pageerror', (e) => lines.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`))
+      return lines
+    },
     click: (selector) => page.click(selector),
-    async popup(action) {
-      const opened = new Promise<Page | null>((resolve) => page.once('popup', resolve))
-      const [popup] = await Promise.all([opened, action()])
-      if (!popup) throw new Error('the popup closed before it could be reached')
-      return wrapPage(popup)
+    popup(action) {
+      // Page 'popup' fires only for a window the top frame opens (an opener severed by COOP included);
+      // a window opened by a child frame shows up only as a new page target of the browser: one with an
+      // opener is a popup, not a page some test opened with open(). Popups are serialised, so it is this one's.
+      const run = async () => {
+        let onPopup!: (popup: Page | null) => void
+        let onTarget!: (target: Target) => void
+        const opened = new Promise<Page>((resolve) => {
+          onPopup = (popup) => popup && resolve(popup)
+          onTarget = (target) => {
+            if (target.type() !== 'page') return
+            void target.page().then(async (popup) => {
+              if (popup && (await popup.evaluate(() => window.opener !== null).catch(() => false))) resolve(popup)
+            })
+          }
+          page.on('popup', onPopup)
+          browser.on('targetcreated', onTarget)
+        })
+        try {
+          const [popup] = await Promise.all([opened, action()])
+          return wrapPage(browser, popup)
+        } finally {
+          page.off('popup', onPopup)
+          browser.off('targetcreated', onTarget)
+        }
+      }
+      const result = popups.then(run, run)
+      popups = result.catch(() => {})
+      return result
     },
     async close() {
       if (!page.isClosed()) await page.close()

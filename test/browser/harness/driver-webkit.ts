@@ -75,8 +75,8 @@ class Session {
     return run
   }
 
-  /** Makes `window` (and its child frame named `frame`, if given) the current browsing context. */
-  private async select(window: string, frame: string | undefined): Promise<void> {
+  /** Makes `window` (and the frame reached through the iframes matching the selectors `frame`, if given) the current browsing context. */
+  private async select(window: string, frame: readonly string[] | undefined): Promise<void> {
     if (this.window !== window) {
       this.window = undefined
       await this.request('POST', '/window', { handle: window })
@@ -87,21 +87,19 @@ class Session {
       await this.request('POST', '/frame', { id: null })
       this.inFrame = false
     }
-    if (frame === undefined) return
-    const element = await this.request('POST', '/element', {
-      using: 'css selector',
-      value: `iframe[name=${JSON.stringify(frame)}]`,
-    }).catch((e) => {
-      throw e instanceof WebDriverError && e.error === 'no such element'
-        ? new WebDriverError('no such frame', `no frame named ${frame}`)
-        : e
-    })
-    await this.request('POST', '/frame', { id: element })
-    this.inFrame = true
+    for (const selector of frame ?? []) {
+      const element = await this.request('POST', '/element', { using: 'css selector', value: selector }).catch((e) => {
+        throw e instanceof WebDriverError && e.error === 'no such element'
+          ? new WebDriverError('no such frame', `no frame at ${frame?.join(' > ')}`)
+          : e
+      })
+      await this.request('POST', '/frame', { id: element })
+      this.inFrame = true
+    }
   }
 
   /** Runs `command` alone, in `window` / `frame`. */
-  in<T>(window: string, frame: string | undefined, command: () => Promise<T>): Promise<T> {
+  in<T>(window: string, frame: readonly string[] | undefined, command: () => Promise<T>): Promise<T> {
     return this.exclusive(async () => {
       await this.select(window, frame)
       return command()
@@ -116,7 +114,7 @@ class Session {
    * waiting at most SLICE ms, so that other commands (say, in a frame) can
    * run while a long call is pending in the page.
    */
-  async evaluate(window: string, frame: string | undefined, fn: Function, arg: unknown): Promise<any> {
+  async evaluate(window: string, frame: readonly string[] | undefined, fn: Function, arg: unknown): Promise<any> {
     const id = ++this.ids
     const start = `
       const fn = Function('return (' + arguments[2] + ')')();
@@ -160,7 +158,13 @@ class Session {
   }
 
   /** waitFor() over WebDriver: asynchronous scripts that poll the predicate in the page, SLICE ms at a time. */
-  async waitFor(window: string, frame: string | undefined, fn: Function, arg: unknown, timeout: number): Promise<void> {
+  async waitFor(
+    window: string,
+    frame: readonly string[] | undefined,
+    fn: Function,
+    arg: unknown,
+    timeout: number,
+  ): Promise<void> {
     const poll = `
       const [text, slice, source, done] = arguments;
       const fn = Function('return (' + source + ')')();
@@ -292,33 +296,52 @@ export async function launchWebKitDriver(): Promise<Driver> {
     throw e
   }
 
-  function context(window: string, frame?: string): Context {
+  function context(window: string, frame?: readonly string[]): Context {
     return {
       evaluate: (fn: Function, arg?: unknown) => session.evaluate(window, frame, fn, arg),
       waitFor: (fn: Function, arg?: unknown, timeout = 5000) => session.waitFor(window, frame, fn, arg, timeout),
     }
   }
 
+  /** The windows open() made (never a popup). */
+  const pages = new Set<string>()
+  /** popup() calls, one at a time (see there). */
+  let popups: Promise<unknown> = Promise.resolve()
+
   function wrapWindow(window: string): PageHandle {
     return {
       ...context(window),
-      frame: (name) => context(window, name),
+      frame: (...names) =>
+        context(
+          window,
+          names.map((name) => `iframe[name=${JSON.stringify(name)}]`),
+        ),
+      frameAt: (selector) => context(window, [selector]),
+      // Classic WebDriver has no events: no console messages, no page errors.
+      recordConsole: () => null,
       click: (selector) =>
         session.in(window, undefined, async () => {
           const element = await session.request('POST', '/element', { using: 'css selector', value: selector })
           await session.request('POST', `/element/${element[ELEMENT]}/click`)
         }),
-      async popup(action) {
-        const before = new Set(await session.handles())
-        await action()
-        const deadline = Date.now() + 5000
-        for (;;) {
-          const opened = (await session.handles()).find((h) => !before.has(h))
-          if (opened) return wrapWindow(opened)
-          if (Date.now() > deadline) throw new Error('no window opened within 5000 ms')
-          // WebDriver classic has no events: ask again until the new window is listed.
-          await new Promise((resolve) => setTimeout(resolve, 20))
+      popup(action) {
+        // The new window is the handle that was not there before `action`: popups are serialised,
+        // so that two tests opening windows at once never take each other's.
+        const run = async () => {
+          const before = new Set(await session.handles())
+          await action()
+          const deadline = Date.now() + 5000
+          for (;;) {
+            const opened = (await session.handles()).find((h) => !before.has(h) && !pages.has(h))
+            if (opened) return wrapWindow(opened)
+            if (Date.now() > deadline) throw new Error('no window opened within 5000 ms')
+            // WebDriver classic has no events: ask again until the new window is listed.
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
         }
+        const result = popups.then(run, run)
+        popups = result.catch(() => {})
+        return result
       },
       close: () => session.closeWindow(window),
     }
@@ -329,9 +352,12 @@ export async function launchWebKitDriver(): Promise<Driver> {
     async open(url) {
       // The session's first window stays open (blank), so closing a page never ends the session.
       // New Window needs a current window: the first one.
-      const { handle } = await session.in(home, undefined, () =>
-        session.request('POST', '/window/new', { type: 'window' }),
-      )
+      const { handle } = await session.in(home, undefined, async () => {
+        const created = await session.request('POST', '/window/new', { type: 'window' })
+        // Marked before any other command runs, so that a popup() waiting at the same time never takes it.
+        pages.add(created.handle)
+        return created
+      })
       await session.in(handle, undefined, () => session.request('POST', '/url', { url }))
       return wrapWindow(handle)
     },

@@ -37,10 +37,24 @@ export interface Context {
 export interface PageHandle extends Context {
   /**
    * The child frame of this page whose iframe has `name` (cross-origin or
-   * not). Looked up at each call, so it follows the frame through reloads
-   * and navigations.
+   * not); with `nested` names, the frame named by the last one, each a child
+   * of the one before (`frame('outer', 'inner')`). Looked up at each call, so
+   * it follows the frame through reloads and navigations.
    */
-  frame(name: string): Context
+  frame(name: string, ...nested: string[]): Context
+  /**
+   * The child frame of the first iframe element of this page that matches
+   * the CSS `selector` (for frames without a name, e.g. ones a library made).
+   * Looked up at each call, like frame().
+   */
+  frameAt(selector: string): Context
+  /**
+   * Starts recording the console output and uncaught errors of this page and
+   * all its frames (cross-origin ones included) as `type: text` lines, into
+   * the array it returns. `null` where the engine cannot: classic WebDriver
+   * (WebKit) has no events, so a test must skip that assertion there.
+   */
+  recordConsole(): string[] | null
   /** A real (trusted) click on the first element matching `selector`: a user gesture. */
   click(selector: string): Promise<void>
   /** Runs `action` (e.g. a click) and resolves with the window it opened. */

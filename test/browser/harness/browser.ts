@@ -1,4 +1,4 @@
-import { type Browser, chromium, type Frame, type Page } from 'playwright-core'
+import { type Browser, chromium } from 'playwright-core'
 import { inject } from 'vitest'
 
 /** The flags this machine needs; see DEVELOPERS.md. */
@@ -47,45 +47,4 @@ export function pageUrl(origin: string, scenario?: string, params: Record<string
   if (scenario) search.set('s', scenario)
   const query = search.toString()
   return `${origin}/page${query ? `?${query}` : ''}`
-}
-
-/** Opens a page at `url` and waits for the library bundle. */
-export async function openPage(browser: Browser, url: string): Promise<Page> {
-  const page = await browser.newPage()
-  await page.goto(url)
-  await page.waitForFunction(() => (globalThis as any).portcullis !== undefined)
-  return page
-}
-
-/**
- * Inserts an iframe at `src` into `page` and resolves with its Frame once
- * loaded. `name` lets a test find the frame later.
- */
-export async function addIframe(
-  page: Page,
-  src: string,
-  name = 'child',
-  attrs: Record<string, string> = {},
-): Promise<Frame> {
-  await page.evaluate(
-    ({ src, name, attrs }) =>
-      new Promise<void>((resolve) => {
-        const iframe = document.createElement('iframe')
-        iframe.name = name
-        iframe.id = name
-        for (const [k, v] of Object.entries(attrs)) iframe.setAttribute(k, v)
-        iframe.src = src
-        iframe.addEventListener('load', () => resolve(), { once: true })
-        document.body.append(iframe)
-      }),
-    { src, name, attrs },
-  )
-  const frame = page.frame({ name })
-  if (!frame) throw new Error(`frame ${name} not found`)
-  return frame
-}
-
-/** Waits until `expression` is truthy inside `frame` (an event the test expects, not a fixed sleep). */
-export async function waitInFrame(frame: Frame | Page, fn: () => unknown, timeout = 5000): Promise<void> {
-  await frame.waitForFunction(fn, undefined, { timeout })
 }

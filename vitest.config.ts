@@ -3,6 +3,7 @@ import { defineConfig, type TestProjectConfiguration } from 'vitest/config'
 /** Browser tests written against test/browser/harness/driver.ts: they run in every engine. */
 const ENGINE_TESTS = [
   'test/browser/core.test.ts',
+  'test/browser/demo.test.ts',
   'test/browser/lifecycle/**/*.test.ts',
   'test/browser/attacks/**/*.test.ts',
   'test/browser/fallback/**/*.test.ts',

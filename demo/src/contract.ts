@@ -3,6 +3,10 @@
 import { defineContract } from 'portcullis'
 import * as z from 'zod'
 
+// The demo pages forbid eval in their Content-Security-Policy; without this,
+// zod probes for eval once and the browser reports the blocked attempt.
+z.config({ jitless: true })
+
 export const Theme = z.enum(['light', 'dark'])
 export type Theme = z.infer<typeof Theme>
 

@@ -22,6 +22,7 @@ function context(get: () => Frame | Page | Promise<Frame>): Context {
     waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = 5000) => {
       await (await get()).waitForFunction(fn, arg, { timeout })
     },
+    click: async (selector) => (await get()).click(selector),
   }
 }
 
@@ -54,7 +55,12 @@ function wrapPage(page: Page): PageHandle {
       page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`))
       return lines
     },
-    click: (selector) => page.click(selector),
+    async screenshot(path) {
+      // A full-page capture leaves out-of-process iframes blank in headless Chromium; grow the viewport instead.
+      const height = await page.evaluate(() => document.documentElement.scrollHeight)
+      await page.setViewportSize({ width: page.viewportSize()?.width ?? 1280, height: Math.min(height, 4000) })
+      await page.screenshot({ path })
+    },
     async popup(action) {
       const [popup] = await Promise.all([page.waitForEvent('popup'), action()])
       return wrapPage(popup)

@@ -28,6 +28,7 @@ function context(get: () => Promise<Frame>): Context {
     waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = 5000) => {
       await (await get()).waitForFunction(fn, { timeout, polling: 16 }, arg)
     },
+    click: async (selector) => (await get()).click(selector),
   }
 }
 
@@ -70,7 +71,9 @@ function wrapPage(browser: Browser, page: Page): PageHandle {
       page.on('pageerror', (e) => lines.push(`pageerror: ${e instanceof Error ? e.message : String(e)}`))
       return lines
     },
-    click: (selector) => page.click(selector),
+    async screenshot(path) {
+      await page.screenshot({ path: path as `${string}.png`, fullPage: true })
+    },
     popup(action) {
       // Page 'popup' fires only for a window the top frame opens (an opener severed by COOP included);
       // a window opened by a child frame shows up only as a new page target of the browser: one with an

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { inject } from 'vitest'
 import type { Context, Driver, PageHandle } from './driver.js'
@@ -36,6 +37,17 @@ const decode = (text: string) =>
   JSON.parse(text, (_, v) => (v && typeof v === 'object' && TAG in v ? Number(v[TAG]) : v))
 const REVIVE = `(text) => JSON.parse(text, (_, v) => (v && typeof v === 'object' && '${TAG}' in v ? Number(v['${TAG}']) : v))`
 const REPLACE = `(_, v) => (typeof v === 'number' && !Number.isFinite(v) ? { '${TAG}': String(v) } : v)`
+
+/**
+ * A script body that runs `body` with `fn` (the test's function, inlined as
+ * source) as `fn` and the script's arguments as `args`. The source is
+ * evaluated outside `body`'s scope, where the only name besides the page's
+ * globals is `arguments`, so `fn` sees none of the driver's names. Not
+ * rebuilt with `Function()` in the page: a Content Security Policy without
+ * 'unsafe-eval' (the demo's pages) refuses that, not a WebDriver script.
+ */
+const withFunction = (fn: Function, body: string) =>
+  `return (function (fn, args) {${body}\n}).call(this, (${fn.toString()}), arguments)`
 
 /** The frame's or window's browsing context went away or is not there yet: worth asking again while waiting. */
 const retryable = (e: unknown) =>
@@ -108,8 +120,8 @@ class Session {
 
   /**
    * evaluate() over WebDriver: a synchronous script starts the function
-   * (rebuilt from its source with Function(), so that it sees the page's
-   * globals and none of the script's own names); if
+   * (inlined by withFunction(), so that it sees the page's globals and none
+   * of the script's own names); if
    * it returned a promise, asynchronous scripts collect the result, each
    * waiting at most SLICE ms, so that other commands (say, in a frame) can
    * run while a long call is pending in the page.
@@ -117,20 +129,19 @@ class Session {
   async evaluate(window: string, frame: readonly string[] | undefined, fn: Function, arg: unknown): Promise<any> {
     const id = ++this.ids
     const start = `
-      const fn = Function('return (' + arguments[2] + ')')();
       const encode = (value) => JSON.stringify(value === undefined ? { u: 1 } : { v: value }, ${REPLACE});
       const fail = (error) => JSON.stringify({ e: error instanceof Error ? error.name + ': ' + error.message : String(error) });
       let result;
       try {
-        result = fn((${REVIVE})(arguments[0]));
+        result = fn((${REVIVE})(args[0]));
         if (typeof result?.then !== 'function') return encode(result);
       } catch (error) {
         return fail(error);
       }
       const slots = (window[${SLOTS}] ??= {});
-      const slot = (slots[arguments[1]] = { out: undefined, wake: undefined });
+      const slot = (slots[args[1]] = { out: undefined, wake: undefined });
       Promise.resolve(result).then(encode).catch(fail).then((out) => { slot.out = out; slot.wake?.() });
-      return JSON.stringify({ p: arguments[1] });`
+      return JSON.stringify({ p: args[1] });`
     const collect = `
       const [id, slice, done] = arguments;
       const slots = window[${SLOTS}] ?? {};
@@ -143,7 +154,7 @@ class Session {
       timer = setTimeout(() => { slot.wake = undefined; done(JSON.stringify({ p: id })) }, slice);`
     let out = decode(
       await this.in(window, frame, () =>
-        this.request('POST', '/execute/sync', { script: start, args: [encodeArg(arg), id, fn.toString()] }),
+        this.request('POST', '/execute/sync', { script: withFunction(fn, start), args: [encodeArg(arg), id] }),
       ),
     )
     while ('p' in out) {
@@ -166,8 +177,7 @@ class Session {
     timeout: number,
   ): Promise<void> {
     const poll = `
-      const [text, slice, source, done] = arguments;
-      const fn = Function('return (' + source + ')')();
+      const [text, slice, done] = args;
       const arg = (${REVIVE})(text);
       const end = performance.now() + slice;
       const tick = () => {
@@ -189,7 +199,7 @@ class Session {
       try {
         const out = JSON.parse(
           await this.in(window, frame, () =>
-            this.request('POST', '/execute/async', { script: poll, args: [encodeArg(arg), slice, fn.toString()] }),
+            this.request('POST', '/execute/async', { script: withFunction(fn, poll), args: [encodeArg(arg), slice] }),
           ),
         )
         if (out.e) throw new Error(`waitFor failed in the page: ${out.e}`)
@@ -300,6 +310,11 @@ export async function launchWebKitDriver(): Promise<Driver> {
     return {
       evaluate: (fn: Function, arg?: unknown) => session.evaluate(window, frame, fn, arg),
       waitFor: (fn: Function, arg?: unknown, timeout = 5000) => session.waitFor(window, frame, fn, arg, timeout),
+      click: (selector) =>
+        session.in(window, frame, async () => {
+          const element = await session.request('POST', '/element', { using: 'css selector', value: selector })
+          await session.request('POST', `/element/${element[ELEMENT]}/click`)
+        }),
     }
   }
 
@@ -319,11 +334,11 @@ export async function launchWebKitDriver(): Promise<Driver> {
       frameAt: (selector) => context(window, [selector]),
       // Classic WebDriver has no events: no console messages, no page errors.
       recordConsole: () => null,
-      click: (selector) =>
-        session.in(window, undefined, async () => {
-          const element = await session.request('POST', '/element', { using: 'css selector', value: selector })
-          await session.request('POST', `/element/${element[ELEMENT]}/click`)
-        }),
+      async screenshot(path) {
+        // Take Screenshot: the top-level browsing context's viewport, as base64 PNG.
+        const png = await session.in(window, undefined, () => session.request('GET', '/screenshot'))
+        await writeFile(path, Buffer.from(png as string, 'base64'))
+      },
       popup(action) {
         // The new window is the handle that was not there before `action`: popups are serialised,
         // so that two tests opening windows at once never take each other's.

@@ -31,6 +31,8 @@ export interface Context {
   /** Resolves once `fn(arg)` returns a truthy value in this context; rejects after `timeout` ms (default 5000). */
   waitFor(fn: () => unknown, arg?: undefined, timeout?: number): Promise<void>
   waitFor<A>(fn: (arg: A) => unknown, arg: A, timeout?: number): Promise<void>
+  /** A real (trusted) click on the first element matching `selector` in this context: a user gesture. */
+  click(selector: string): Promise<void>
 }
 
 /** A top-level window: a page opened by the test, or a popup it opened. */
@@ -55,8 +57,12 @@ export interface PageHandle extends Context {
    * (WebKit) has no events, so a test must skip that assertion there.
    */
   recordConsole(): string[] | null
-  /** A real (trusted) click on the first element matching `selector`: a user gesture. */
-  click(selector: string): Promise<void>
+  /**
+   * Saves a PNG of this window to `path`: the whole page where the engine
+   * can (Chromium grows its viewport to the page, up to 4000 px; Firefox
+   * captures the full page), the visible viewport in WebKit.
+   */
+  screenshot(path: string): Promise<void>
   /** Runs `action` (e.g. a click) and resolves with the window it opened. */
   popup(action: () => Promise<unknown>): Promise<PageHandle>
   /** Closes this window; a no-op if it is already gone. */

@@ -17,7 +17,6 @@ import { EventHub } from './rpc/event-hub.js'
 import { Responder, type ServedMethod } from './rpc/responder.js'
 import { Session } from './rpc/session.js'
 import { takeTransfer } from './rpc/transfer.js'
-import { EndpointTransport } from './transport/endpoint-transport.js'
 import type { Rejection, RejectionSink, Transport } from './transport/transport.js'
 
 /** Where a connection is in its life. */
@@ -152,7 +151,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
         : this.caller.call(method, args, options, transfer),
     )
     this.handshake = new Handshake(setup.link, setup.channel, {
-      onSession: (port) => this.openSession(port),
+      onSession: (session) => this.openSession(session),
       onFailure: (error) => this.fail(error, 'version-mismatch'),
       onRejected: setup.onRejected,
       trace: setup.trace,
@@ -231,9 +230,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     }
   }
 
-  private openSession(port: MessagePort): void {
+  private openSession(transport: Transport): void {
     if (this.currentState === 'closed') {
-      port.close()
+      transport.close()
       return
     }
     const reconnect = this.session !== undefined
@@ -242,7 +241,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (reconnect) this.lose('peer-reloaded')
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
     this.connectTimer = undefined
-    this.session = new Session(new EndpointTransport(port, true, false), {
+    this.session = new Session(transport, {
       channel: this.setup.channel,
       caller: this.caller,
       responder: (send) =>

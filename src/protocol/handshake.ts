@@ -1,13 +1,14 @@
 import { nanoid } from 'nanoid'
 import { HandshakeError } from '../errors.js'
+import { openPrivateChannel, sessionTransport } from '../transport/endpoint-transport.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
 import { type Ack, PROTOCOL_VERSION, parseLinkMessage, type Syn } from './envelope.js'
 import { type TraceSink, traceEntry } from './trace.js'
 
 /** What the handshake reports to the connection that runs it. */
 export interface HandshakeEvents {
-  /** A private port to the peer is ready; `peerNonce` names the peer's page instance. */
-  onSession(port: MessagePort, peerNonce: string): void
+  /** A private channel to the peer is ready; `peerNonce` names the peer's page instance. */
+  onSession(session: Transport, peerNonce: string): void
   /** The peer cannot be talked to (for example a protocol version mismatch). */
   onFailure(error: HandshakeError): void
   onRejected: RejectionSink
@@ -22,7 +23,7 @@ const MAX_REMEMBERED = 64
 
 /**
  * The symmetric handshake. Both sides announce a SYN carrying a random nonce;
- * whichever side holds the greater nonce leads: it creates a `MessageChannel`
+ * whichever side holds the greater nonce leads: it opens a private channel
  * and sends one end in an ACK to the peer's concrete origin; the follower
  * checks that the ACK echoes its nonce and names its channel, and answers
  * `fin` over the port. Either side may start first; a follower that hears a
@@ -37,7 +38,7 @@ export class Handshake {
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private retryDelay = FIRST_RETRY_MS
   private readonly answered = new Set<string>()
-  private readonly offered = new Map<string, MessagePort>()
+  private readonly offered = new Map<string, Transport>()
   private stopped = false
 
   constructor(
@@ -65,7 +66,7 @@ export class Handshake {
   stop(): void {
     this.stopped = true
     this.clearRetry()
-    for (const port of this.offered.values()) port.close()
+    for (const offer of this.offered.values()) offer.close()
     this.offered.clear()
   }
 
@@ -118,23 +119,22 @@ export class Handshake {
   }
 
   private offerPort(followerNonce: string): void {
-    const { port1, port2 } = new MessageChannel()
+    const { local, remote } = openPrivateChannel()
     if (this.offered.size >= MAX_REMEMBERED) {
-      const [oldest, port] = this.offered.entries().next().value as [string, MessagePort]
-      port.close()
+      const [oldest, offer] = this.offered.entries().next().value as [string, Transport]
+      offer.close()
       this.offered.delete(oldest)
     }
-    this.offered.set(followerNonce, port1)
-    port1.onmessage = (event: MessageEvent) => {
-      const data = event.data as { k?: unknown } | null
-      if (typeof data !== 'object' || data === null || data.k !== 'f') return
-      port1.onmessage = null
+    this.offered.set(followerNonce, local)
+    local.listen((data) => {
+      const fin = data as { k?: unknown } | null
+      if (typeof fin !== 'object' || fin === null || fin.k !== 'f') return
       this.offered.delete(followerNonce)
-      this.established(port1, followerNonce)
-    }
+      this.established(local, followerNonce)
+    })
     const ack: Ack = { pc: PROTOCOL_VERSION, k: 'a', n: followerNonce, l: this.nonce, c: this.channel }
     this.events.trace?.(traceEntry('send', this.channel, ack))
-    this.link.post(ack, [port2])
+    this.link.post(ack, [remote])
   }
 
   private onAck(ack: Ack, port: MessagePort | undefined): void {
@@ -150,18 +150,19 @@ export class Handshake {
       port.close()
       return
     }
+    const session = sessionTransport(port)
     const fin = { k: 'f' }
     this.events.trace?.(traceEntry('send', this.channel, fin))
-    port.postMessage(fin)
-    this.established(port, ack.l)
+    session.post(fin)
+    this.established(session, ack.l)
   }
 
-  private established(port: MessagePort, peerNonce: string): void {
+  private established(session: Transport, peerNonce: string): void {
     this.clearRetry()
     this.sessionPeerNonce = peerNonce
     for (const other of this.offered.values()) other.close()
     this.offered.clear()
-    this.events.onSession(port, peerNonce)
+    this.events.onSession(session, peerNonce)
   }
 }
 

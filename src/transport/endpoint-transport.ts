@@ -46,3 +46,17 @@ export class EndpointTransport implements Transport {
     if (this.ownsEndpoint) this.endpoint.close?.()
   }
 }
+
+/**
+ * A new private channel: our end, ready as a session transport, and the other
+ * end to transfer to the peer (in the handshake's ACK).
+ */
+export function openPrivateChannel(): { local: EndpointTransport; remote: MessagePort } {
+  const { port1, port2 } = new MessageChannel()
+  return { local: sessionTransport(port1), remote: port2 }
+}
+
+/** A session over a private port: it owns the port, and session messages never carry ports. */
+export function sessionTransport(port: MessagePort): EndpointTransport {
+  return new EndpointTransport(port, true, false)
+}

@@ -4,7 +4,7 @@ import { HandshakeError } from '../../src/errors.js'
 import { PROTOCOL_VERSION } from '../../src/protocol/envelope.js'
 import { Handshake } from '../../src/protocol/handshake.js'
 import type { TraceEntry } from '../../src/protocol/trace.js'
-import type { Rejection } from '../../src/transport/transport.js'
+import type { Rejection, Transport } from '../../src/transport/transport.js'
 import { type MemoryEnd, memoryPair, turns, until, useFakeTimers } from './helpers.js'
 
 vi.mock('nanoid', async (importOriginal) => {
@@ -17,11 +17,11 @@ function nextNonce(nonce: string): void {
   vi.mocked(nanoid).mockReturnValueOnce(`${nonce}-unused`).mockReturnValueOnce(nonce)
 }
 
-const ports: MessagePort[] = []
+const ports: Array<{ close(): void }> = []
 
 interface Side {
   handshake: Handshake
-  sessions: Array<{ port: MessagePort; peer: string }>
+  sessions: Array<{ port: Transport; peer: string }>
   failures: HandshakeError[]
   rejections: Rejection[]
   trace: TraceEntry[]
@@ -42,11 +42,11 @@ function side(link: MemoryEnd, channel = '', seek = true): Side {
   return { ...s, handshake }
 }
 
-/** The two session ports talk to each other. */
-async function expectLinked(a: MessagePort, b: MessagePort): Promise<void> {
+/** The two session transports talk to each other. */
+async function expectLinked(a: Transport, b: Transport): Promise<void> {
   const got: unknown[] = []
-  b.onmessage = (e) => got.push(e.data)
-  a.postMessage('ping')
+  b.listen((data) => got.push(data))
+  a.post('ping')
   await until(() => got.length === 1, 'a message over the session port')
   expect(got).toEqual(['ping'])
 }

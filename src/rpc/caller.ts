@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid'
 import { AbortError, LimitError, TimeoutError, ValidationError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
+import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage, FailureMessage, ResultMessage } from '../protocol/envelope.js'
 import { decodeError } from './error-codec.js'
 import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
@@ -15,8 +16,12 @@ export interface CallOptions {
   transfer?: Transferable[]
 }
 
-/** Sends one session message; supplied by whoever owns the open port. */
-export type Send = (message: object, transfer?: Transferable[]) => void
+/**
+ * Sends one session message; supplied by whoever owns the open port. Given
+ * `onUnsent`, it may post later (batched) and report a failed post there;
+ * it may also throw at once.
+ */
+export type Send = (message: object, transfer?: Transferable[], onUnsent?: Unsent) => void
 
 interface PendingCall {
   readonly method: string
@@ -205,12 +210,19 @@ export class Caller {
   private transmit(call: PendingCall, send: Send): void {
     call.sent = true
     try {
-      send(call.message, call.transfer)
+      send(call.message, call.transfer, this.unsent)
     } catch (error) {
-      // DataCloneError and the like: the caller learns at once, nothing is pending.
-      this.forget(call.message.i, call)
-      call.reject(error)
+      this.unsent(error, call.message)
     }
+  }
+
+  // DataCloneError and the like: the call rejects with it, nothing stays pending.
+  private readonly unsent: Unsent = (error, message) => {
+    const id = (message as CallMessage).i
+    const call = this.pending.get(id)
+    if (call === undefined || call.message !== message) return
+    this.forget(id, call)
+    call.reject(error)
   }
 
   private fail(id: string, error: Error, expire: boolean): void {

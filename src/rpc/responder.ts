@@ -1,5 +1,6 @@
 import { LimitError, ValidationError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
+import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage } from '../protocol/envelope.js'
 import type { Send } from './caller.js'
 import { encodeError } from './error-codec.js'
@@ -118,13 +119,12 @@ export class Responder {
       const excess = c.ok ? exceeds(c.value, this.limits) : undefined
       if (excess !== undefined) {
         const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
-        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) }, undefined, message.i)
-      } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer, message.i)
+        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) }, undefined)
+      } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
       else
         this.post(
           { k: 'e', i: message.i, e: encodeError(new ValidationError('result', message.m, c.issues), this.debug) },
           undefined,
-          message.i,
         )
     }
     if (checked instanceof Promise) checked.then(send, (error) => this.fail(message.i, error))
@@ -133,15 +133,19 @@ export class Responder {
 
   private fail(id: string, error: unknown): void {
     if (!this.running.delete(id)) return
-    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) }, undefined, id)
+    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) }, undefined)
   }
 
-  private post(message: object, transfer: Transferable[] | undefined, id: string): void {
+  private post(message: object, transfer: Transferable[] | undefined): void {
     try {
-      this.send(message, transfer)
+      this.send(message, transfer, this.unsent)
     } catch (error) {
-      // The result could not be cloned (a function, a DOM node...): say so instead of leaving the caller hanging.
-      this.send({ k: 'e', i: id, e: encodeError(error, this.debug) })
+      this.unsent(error, message)
     }
+  }
+
+  // The result could not be cloned (a function, a DOM node...): say so instead of leaving the caller hanging.
+  private readonly unsent: Unsent = (error, message) => {
+    this.send({ k: 'e', i: (message as { readonly i: string }).i, e: encodeError(error, this.debug) })
   }
 }

@@ -1,9 +1,10 @@
 import { type DisconnectedError, LimitError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
+import { Batch, isBatch, type Unsent } from '../protocol/batch.js'
 import { parseSessionMessage, type SessionMessage } from '../protocol/envelope.js'
 import { KIND_NAMES, type TraceSink, traceEntry } from '../protocol/trace.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
-import type { Caller } from './caller.js'
+import type { Caller, Send } from './caller.js'
 import { encodeError } from './error-codec.js'
 import type { EventHub } from './event-hub.js'
 import type { Responder } from './responder.js'
@@ -11,7 +12,7 @@ import type { Responder } from './responder.js'
 export interface SessionOptions {
   readonly channel: string
   readonly caller: Caller
-  readonly responder: (send: (message: object, transfer?: Transferable[]) => void) => Responder | undefined
+  readonly responder: (send: Send) => Responder | undefined
   readonly events: EventHub
   readonly onPeerClose: (reason: 'closed' | 'unload') => void
   readonly onRejected: RejectionSink
@@ -27,20 +28,32 @@ export interface SessionOptions {
  */
 export class Session {
   private readonly responder: Responder | undefined
+  private readonly batch: Batch
   private ended = false
-  readonly send: (message: object, transfer?: Transferable[]) => void
+  /**
+   * Sends one session message. With `onUnsent`, the message joins this
+   * turn's batch and a failed post is reported there; without, it goes at
+   * once (after the batch) and a failed post throws.
+   */
+  readonly send: Send
 
   constructor(
     private readonly port: Transport,
     private readonly options: SessionOptions,
   ) {
     const trace = options.trace
+    const batch = new Batch(port)
+    this.batch = batch
+    const post = (message: object, transfer?: Transferable[], onUnsent?: Unsent): void => {
+      if (onUnsent) batch.queue(message, transfer, onUnsent)
+      else batch.postNow(message, transfer)
+    }
     this.send = trace
-      ? (message, transfer) => {
+      ? (message, transfer, onUnsent) => {
           trace(traceEntry('send', options.channel, message))
-          port.post(message, transfer)
+          post(message, transfer, onUnsent)
         }
-      : (message, transfer) => port.post(message, transfer)
+      : post
     this.responder = options.responder(this.send)
     port.listen((data) => this.receive(data))
     options.caller.attach(this.send)
@@ -51,12 +64,25 @@ export class Session {
     if (this.ended) return
     this.ended = true
     if (notifyPeer) this.send({ k: 'x', r: notifyPeer })
+    this.batch.close()
     this.options.caller.detach(error)
     this.responder?.dispose()
     this.port.close()
   }
 
   private receive(data: unknown): void {
+    if (!Array.isArray(data)) {
+      this.receiveOne(data)
+      return
+    }
+    if (!isBatch(data)) {
+      this.options.onRejected({ reason: 'schema', detail: `malformed batch of ${data.length} messages` })
+      return
+    }
+    for (const item of data) this.receiveOne(item)
+  }
+
+  private receiveOne(data: unknown): void {
     if (this.ended) return
     const { options } = this
     if (data === null) {

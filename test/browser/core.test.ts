@@ -93,6 +93,25 @@ describe('parent and cross-origin iframe', () => {
     await page.close()
   })
 
+  it('600 calls made in one turn (several batches each way) each settle with their own result; an uncloneable one fails alone', async () => {
+    const { page, child } = await parentWithChild(B)
+    const outcome = await page.evaluate(async () => {
+      const proxy = await (globalThis as any).conn.ready
+      const calls = Array.from({ length: 600 }, (_, i) => proxy.add(i, i * 1000))
+      const bad = proxy
+        .add(1, () => 2)
+        .then(
+          () => 'resolved',
+          (e: Error) => e.name,
+        )
+      const values: number[] = await Promise.all(calls)
+      return { wrong: values.filter((v, i) => v !== i * 1001).length, bad: await bad }
+    })
+    expect(outcome).toEqual({ wrong: 0, bad: 'DataCloneError' })
+    expect(await child.evaluate(() => (globalThis as any).t.counts.add)).toBe(600)
+    await page.close()
+  })
+
   it('connects when the iframe loads after the parent called connect()', async () => {
     const page = await openPage(driver, pageUrl(A))
     await page.evaluate(

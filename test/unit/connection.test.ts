@@ -130,6 +130,51 @@ describe('a connection against a hand-driven peer', () => {
     expect(rejections.every((r) => r.reason === 'schema')).toBe(true)
   })
 
+  it('sends the calls of one turn as one batch, and takes replies in a batch', async () => {
+    const { peer, conn, rejections } = setup()
+    const remote = await conn.ready
+    await until(() => peer.posts.length === 1) // the fin
+    const results = [remote.add(1, 1), remote.add(2, 2), remote.add(3, 3)]
+    await until(() => peer.posts.length === 2)
+    const batch = peer.posts[1]
+    expect(batch).toHaveLength(3)
+    expect(batch.map((m: any) => m.a)).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ])
+    peer.send(batch.map((m: any) => ({ k: 'r', i: m.i, v: m.a[0] + m.a[1] })))
+    expect(await Promise.all(results)).toEqual([2, 4, 6])
+    expect(rejections).toEqual([])
+  })
+
+  it('refuses a batch of one or of too many messages, and reads each message of a good one on its own', async () => {
+    const { peer, conn, rejections, greet } = setup()
+    await conn.ready
+    const call = (i: string) => ({ k: 'c', i, m: 'greet', a: ['ada'] })
+    peer.send([call('lone')])
+    peer.send(Array.from({ length: 257 }, (_, n) => call(`many${n}`)))
+    peer.send([call('good'), 'junk', call('also')])
+    await until(() => peer.received.filter((m) => m.k === 'r').length === 2)
+    expect(peer.received.filter((m) => m.k === 'r').map((m) => m.i)).toEqual(['good', 'also'])
+    expect(greet).toHaveBeenCalledTimes(2)
+    expect(rejections.map((r) => r.reason)).toEqual(['schema', 'schema', 'schema'])
+    expect(rejections[1]?.detail).toMatch(/batch of 257/)
+  })
+
+  it('fails only the call that cannot be cloned when it shares a batch with others', async () => {
+    const { peer, conn } = setup()
+    const remote = await conn.ready
+    const good = remote.add(1, 2)
+    const bad = rejection(remote.add(1, (() => 2) as unknown as number))
+    await until(() => peer.received.some((m) => m.k === 'c'))
+    expect(await bad).toMatchObject({ name: 'DataCloneError' })
+    const sent = peer.received.filter((m) => m.k === 'c')
+    expect(sent).toHaveLength(1)
+    peer.send({ k: 'r', i: sent[0].i, v: 3 })
+    expect(await good).toBe(3)
+  })
+
   it('serves calls from the peer, validating arguments before the handler runs', async () => {
     const { peer, conn, greet } = setup()
     await conn.ready

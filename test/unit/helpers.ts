@@ -226,8 +226,10 @@ export class ManualPeer {
   readonly win: FakeWindow
   /** Link messages (SYN, ACK) the connection posted to this window. */
   readonly link: any[] = []
-  /** Session messages received over the private port. */
+  /** Session messages received over the private port, batches unpacked. */
   readonly received: any[] = []
+  /** What each post on the private port carried: a message, or a batch (an array). */
+  readonly posts: any[] = []
   port: MessagePort | undefined
   autoAck = true
   readonly ports: MessagePort[] = []
@@ -262,7 +264,10 @@ export class ManualPeer {
     this.ports.push(port1, port2)
     this.port = port1
     port1.onmessage = (event) => {
-      if (this.port === port1) this.received.push(event.data)
+      if (this.port !== port1) return
+      this.posts.push(event.data)
+      if (Array.isArray(event.data)) this.received.push(...event.data)
+      else this.received.push(event.data)
     }
     this.sendLink({ pc: 1, k: 'a', n: followerNonce, l: this.nonce, c: this.channel }, [port2])
   }

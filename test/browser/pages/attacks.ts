@@ -528,9 +528,12 @@ function rogue(targetOrigin: string, target: Window): Rogue {
     if (self.port || !data || data.k !== 'a' || data.n !== self.nonce || !port) return
     self.port = port
     port.onmessage = (e) => {
-      rec.portInbox.push(safe(e.data, 0))
-      const m = e.data as { k?: string; i: string; m: string; a: unknown[] }
-      if (m?.k === 'c') self.onCall?.(m, (reply) => port.postMessage(reply))
+      // Calls made in one turn arrive as one batch (an array of messages).
+      for (const item of Array.isArray(e.data) ? e.data : [e.data]) {
+        rec.portInbox.push(safe(item, 0))
+        const m = item as { k?: string; i: string; m: string; a: unknown[] }
+        if (m?.k === 'c') self.onCall?.(m, (reply) => port.postMessage(reply))
+      }
     }
     port.postMessage({ k: 'f' })
   })

@@ -1,0 +1,96 @@
+import type { Transport } from '../transport/transport.js'
+
+/**
+ * Most messages one side sends in a single microtask turn. The receiver
+ * refuses longer batches; the sender posts a full batch and starts another.
+ */
+export const MAX_BATCH = 256
+
+/** Hears that a queued message could not be posted (a `DataCloneError`, mostly). */
+export type Unsent = (error: unknown, message: object) => void
+
+/**
+ * Coalesces the session messages one side posts in the same microtask turn
+ * into one `postMessage` of an array. With many calls in flight, the cost of
+ * each post (clone, task, event) dominates, so 100 calls answered together
+ * travel as one message each way. A lone message goes out unwrapped, so a
+ * sequential call pays only the wait until the end of the current turn.
+ *
+ * Order is kept: `postNow` first sends whatever is queued.
+ */
+export class Batch {
+  private messages: object[] = []
+  private transfers: (Transferable[] | undefined)[] = []
+  private unsent: Unsent[] = []
+  private scheduled = false
+  private closed = false
+
+  constructor(private readonly port: Transport) {}
+
+  /** Queues `message` for the end of this turn; `onUnsent` hears if it cannot be posted. */
+  queue(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
+    if (this.closed) return
+    this.messages.push(message)
+    this.transfers.push(transfer)
+    this.unsent.push(onUnsent)
+    if (this.messages.length >= MAX_BATCH) this.flush()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      queueMicrotask(() => this.flush())
+    }
+  }
+
+  /** Posts `message` at once, after anything queued; throws what `postMessage` throws. */
+  postNow(message: object, transfer?: Transferable[]): void {
+    if (this.closed) return
+    this.flush()
+    this.port.post(message, transfer)
+  }
+
+  /** Posts what is queued: one message alone, several as one array. */
+  flush(): void {
+    this.scheduled = false
+    const { messages, transfers, unsent } = this
+    if (messages.length === 0) return
+    this.messages = []
+    this.transfers = []
+    this.unsent = []
+    if (messages.length === 1) {
+      this.postOne(messages[0] as object, transfers[0], unsent[0] as Unsent)
+      return
+    }
+    let transfer: Transferable[] | undefined
+    for (const list of transfers) if (list !== undefined) (transfer ??= []).push(...list)
+    try {
+      this.port.post(messages, transfer)
+    } catch {
+      // One bad message must not sink the others: post them one by one, so
+      // only the one that cannot be cloned fails. A failed post detaches nothing.
+      for (let i = 0; i < messages.length; i++) {
+        this.postOne(messages[i] as object, transfers[i], unsent[i] as Unsent)
+      }
+    }
+  }
+
+  /** Sends what is queued and accepts nothing more. */
+  close(): void {
+    this.flush()
+    this.closed = true
+  }
+
+  private postOne(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
+    try {
+      this.port.post(message, transfer)
+    } catch (error) {
+      onUnsent(error, message)
+    }
+  }
+}
+
+/**
+ * Whether an inbound array is a batch a sender could have posted: at least
+ * two messages (one goes unwrapped) and at most `MAX_BATCH`.
+ */
+export function isBatch(data: readonly unknown[]): boolean {
+  return data.length >= 2 && data.length <= MAX_BATCH
+}

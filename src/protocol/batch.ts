@@ -10,11 +10,11 @@ export const MAX_BATCH = 256
 export type Unsent = (error: unknown, message: object) => void
 
 /**
- * Coalesces the session messages one side posts in the same microtask turn.
- * With many calls in flight, the cost of each post (clone, task, event)
- * dominates, so the first message of a turn goes at once, unwrapped (a lone
- * call waits for nothing), and the rest of the turn follows at its end as one
- * `postMessage` of an array: 100 calls made together cross as two posts.
+ * Coalesces the session messages one side posts in the same microtask turn
+ * into one `postMessage` of an array. With many calls in flight, the cost of
+ * each post (clone, task, event) dominates, so 100 calls answered together
+ * travel as one message each way. A lone message goes out unwrapped, so a
+ * sequential call pays only the wait until the end of the current turn.
  *
  * Order is kept: `postNow` first sends whatever is queued.
  */
@@ -22,8 +22,7 @@ export class Batch {
   private messages: object[] = []
   private transfers: (Transferable[] | undefined)[] = []
   private unsent: Unsent[] = []
-  // True from the first message of a turn until the microtask that ends it.
-  private turnOpen = false
+  private scheduled = false
   private closed = false
 
   constructor(private readonly port: Transport) {}
@@ -31,16 +30,14 @@ export class Batch {
   /** Queues `message` for the end of this turn; `onUnsent` hears if it cannot be posted. */
   queue(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
     if (this.closed) return
-    if (!this.turnOpen) {
-      this.turnOpen = true
-      queueMicrotask(this.endTurn)
-      this.postOne(message, transfer, onUnsent)
-      return
-    }
     this.messages.push(message)
     this.transfers.push(transfer)
     this.unsent.push(onUnsent)
     if (this.messages.length >= MAX_BATCH) this.flush()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      queueMicrotask(() => this.flush())
+    }
   }
 
   /** Posts `message` at once, after anything queued; throws what `postMessage` throws. */
@@ -50,13 +47,9 @@ export class Batch {
     this.port.post(message, transfer)
   }
 
-  private readonly endTurn = (): void => {
-    this.turnOpen = false
-    this.flush()
-  }
-
   /** Posts what is queued: one message alone, several as one array. */
   flush(): void {
+    this.scheduled = false
     const { messages, transfers, unsent } = this
     if (messages.length === 0) return
     this.messages = []

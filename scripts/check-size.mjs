@@ -16,10 +16,11 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
-// Issue #7 asks for 3.5 KB for the core. The core measures about 10.7 KB
-// (2026-11-22): about 2 KB of it are the error messages that say what to write
-// instead, the rest is the gate with subdomain patterns, the handshake with
-// reconnect, limits, the error codec with cause chains, and trace. Reaching
+// Issue #7 asks for 3.5 KB for the core. The core measures about 11.1 KB
+// (2026-11-22, batching included): about 2 KB of it are the error messages
+// that say what to write instead, the rest is the gate with subdomain
+// patterns, the handshake with reconnect, limits, the error codec with cause
+// chains, and trace. Reaching
 // 3.5 KB means dropping features or messages, a product decision that is still
 // open; until then these budgets sit just above today's sizes so that any
 // growth fails `npm test` and has to be argued for.

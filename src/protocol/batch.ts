@@ -51,11 +51,13 @@ export class Batch {
     this.port.post(message, transfer)
   }
 
-  private readonly endTurn = (): void => this.flush()
+  private readonly endTurn = (): void => {
+    this.scheduled = false
+    this.flush()
+  }
 
   /** Posts what is queued: one message alone, several as one array. */
   flush(): void {
-    this.scheduled = false
     const { messages, transfers, unsent } = this
     if (messages.length === 0) return
     this.messages = []

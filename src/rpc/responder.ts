@@ -119,13 +119,14 @@ export class Responder {
       const excess = c.ok ? exceeds(c.value, this.limits) : undefined
       if (excess !== undefined) {
         const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
-        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) }, undefined)
+        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) })
       } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
       else
-        this.post(
-          { k: 'e', i: message.i, e: encodeError(new ValidationError('result', message.m, c.issues), this.debug) },
-          undefined,
-        )
+        this.post({
+          k: 'e',
+          i: message.i,
+          e: encodeError(new ValidationError('result', message.m, c.issues), this.debug),
+        })
     }
     if (checked instanceof Promise) checked.then(send, (error) => this.fail(message.i, error))
     else send(checked)
@@ -133,10 +134,10 @@ export class Responder {
 
   private fail(id: string, error: unknown): void {
     if (!this.running.delete(id)) return
-    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) }, undefined)
+    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) })
   }
 
-  private post(message: object, transfer: Transferable[] | undefined): void {
+  private post(message: object, transfer?: Transferable[]): void {
     try {
       this.send(message, transfer, this.unsent)
     } catch (error) {

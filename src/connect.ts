@@ -44,7 +44,8 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
   trace?: TraceSink
   /**
    * Largest message, in estimated bytes (string lengths plus binary byte
-   * lengths), checked before sending and on receipt (default 32 MiB).
+   * lengths plus 8 per other value), checked before sending and on receipt
+   * (default 32 MiB).
    */
   maxMessageBytes?: number
   /** Deepest nesting of a message, checked before sending and on receipt (default 100). */

@@ -1,7 +1,7 @@
 import { LimitError, ValidationError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
 import type { Unsent } from '../protocol/batch.js'
-import type { CallMessage } from '../protocol/envelope.js'
+import type { CallMessage, FailureMessage } from '../protocol/envelope.js'
 import type { Send } from './caller.js'
 import { encodeError } from './error-codec.js'
 import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
@@ -118,15 +118,9 @@ export class Responder {
       if (!this.running.delete(message.i)) return
       const excess = c.ok ? exceeds(c.value, this.limits) : undefined
       if (excess !== undefined) {
-        const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
-        this.post({ k: 'e', i: message.i, e: encodeError(error, this.debug) })
+        this.post(this.failure(message.i, new LimitError(`the result of "${message.m}" was not sent: ${excess}`)))
       } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
-      else
-        this.post({
-          k: 'e',
-          i: message.i,
-          e: encodeError(new ValidationError('result', message.m, c.issues), this.debug),
-        })
+      else this.post(this.failure(message.i, new ValidationError('result', message.m, c.issues)))
     }
     if (checked instanceof Promise) checked.then(send, (error) => this.fail(message.i, error))
     else send(checked)
@@ -134,7 +128,15 @@ export class Responder {
 
   private fail(id: string, error: unknown): void {
     if (!this.running.delete(id)) return
-    this.post({ k: 'e', i: id, e: encodeError(error, this.debug) })
+    this.post(this.failure(id, error))
+  }
+
+  /** The error message for call `id`, within the limits like any other message. */
+  private failure(id: string, error: unknown): FailureMessage {
+    const wire = encodeError(error, this.debug)
+    const excess = exceeds(wire, this.limits)
+    if (excess === undefined) return { k: 'e', i: id, e: wire }
+    return { k: 'e', i: id, e: encodeError(new LimitError(`the handler's error was not sent: ${excess}`), false) }
   }
 
   private post(message: object, transfer?: Transferable[]): void {
@@ -147,6 +149,6 @@ export class Responder {
 
   // The result could not be cloned (a function, a DOM node...): say so instead of leaving the caller hanging.
   private readonly unsent: Unsent = (error, message) => {
-    this.send({ k: 'e', i: (message as { readonly i: string }).i, e: encodeError(error, this.debug) })
+    this.send(this.failure((message as { readonly i: string }).i, error))
   }
 }

@@ -106,8 +106,9 @@ export class Session {
   /** The receiver's own check: a peer with other limits cannot push an oversize value through. */
   private overLimit(message: SessionMessage): boolean {
     const { options } = this
+    const { k } = message
     const value =
-      message.k === 'c' ? message.a : message.k === 'r' ? message.v : message.k === 'v' ? message.d : undefined
+      k === 'c' ? message.a : k === 'r' ? message.v : k === 'e' ? message.e : k === 'v' ? message.d : undefined
     if (value === undefined) return false
     const excess = exceeds(value, options.limits)
     if (excess === undefined) return false
@@ -115,8 +116,9 @@ export class Session {
     if (message.k === 'c') {
       const error = new LimitError(`the peer refused the arguments of "${message.m}": ${excess}`)
       this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug) })
-    } else if (message.k === 'r') {
-      options.caller.refuse(message.i, new LimitError(`the result was refused on receipt: ${excess}`))
+    } else if (message.k === 'r' || message.k === 'e') {
+      const what = message.k === 'r' ? 'result' : 'error'
+      options.caller.refuse(message.i, new LimitError(`the ${what} was refused on receipt: ${excess}`))
     }
     return true
   }

@@ -296,4 +296,20 @@ describe('Responder: handlers', () => {
     responder.handle(call('m', []))
     expect(sent[0]).toMatchObject({ k: 'e', e: { c: 'LIMIT', m: expect.stringContaining('more than 100 bytes') } })
   })
+
+  it("refuses to send a handler's error over the size limit, and says so instead", () => {
+    const sent: any[] = []
+    const table = served(z.tuple([]), z.string(), () => {
+      throw Object.assign(new Error('boom'), { blob: 'x'.repeat(200) })
+    })
+    const responder = new Responder(table, (m) => sent.push(m), false, { maxBytes: 100, maxDepth: 10 })
+    responder.handle(call('m', []))
+    expect(sent).toEqual([
+      {
+        k: 'e',
+        i: expect.any(String),
+        e: { n: 'LimitError', c: 'LIMIT', m: "the handler's error was not sent: more than 100 bytes" },
+      },
+    ])
+  })
 })

@@ -78,6 +78,61 @@ describe('exceeds (size and depth limits)', () => {
     expect(exceeds(value, small)).toBeUndefined()
   })
 
+  it('charges every object and array each time it is reached, so shared references cannot blow the walk up', () => {
+    // Structured clone keeps sharing: 31 values on the wire, 2^30 paths for a tree walk.
+    // Every edge is a counting getter that gives up long after a bounded walk would
+    // have stopped, so a regression fails here instead of hanging the run.
+    let reads = 0
+    const shared = (kind: 'object' | 'array') => {
+      let level: object = kind === 'array' ? [] : {}
+      for (let i = 0; i < 30; i++) {
+        const below = level
+        level = kind === 'array' ? [0, 0] : { a: 0, b: 0 }
+        for (const key of kind === 'array' ? ['0', '1'] : ['a', 'b']) {
+          Object.defineProperty(level, key, {
+            enumerable: true,
+            get() {
+              if (++reads > 100_000) throw new Error('the walk went on and on')
+              return below
+            },
+          })
+        }
+      }
+      return level
+    }
+    for (const kind of ['object', 'array'] as const) {
+      reads = 0
+      expect(exceeds(shared(kind), { maxBytes: 8000, maxDepth: 100 })).toBe('more than 8000 bytes')
+      expect(reads).toBeLessThanOrEqual(8000 / 8)
+    }
+    expect(exceeds([{}, [], {}], { maxBytes: 31, maxDepth: 3 })).toBe('more than 31 bytes')
+    expect(exceeds([{}, [], {}], { maxBytes: 32, maxDepth: 3 })).toBeUndefined()
+  })
+
+  it("counts an array's named properties, which structured clone copies too", () => {
+    expect(exceeds(Object.assign([1], { big: 'x'.repeat(200) }), small)).toBe('more than 100 bytes')
+    let deep: unknown = 1
+    for (let i = 0; i < 5; i++) deep = { d: deep }
+    expect(exceeds(Object.assign([1], { nest: deep }), small)).toBe('nesting deeper than 3 levels')
+    // Holes and indices are not names; a numeric name past the index range is.
+    const sparse = Object.assign([1, , 3], { n: 'y' })
+    expect(exceeds(sparse, { maxBytes: 8 * 4 + 2, maxDepth: 3 })).toBeUndefined()
+    expect(exceeds(sparse, { maxBytes: 8 * 4 + 1, maxDepth: 3 })).toBe('more than 33 bytes')
+    const huge = Object.assign([], { '4294967296': 'x'.repeat(200) })
+    expect(exceeds(huge, small)).toBe('more than 100 bytes')
+  })
+
+  it('a getter that sends a message of its own does not disturb the walk it interrupts', () => {
+    const value = {
+      get inner() {
+        expect(exceeds('x'.repeat(50), { maxBytes: 1000, maxDepth: 3 })).toBeUndefined()
+        return 'y'.repeat(95)
+      },
+    }
+    expect(exceeds(value, small)).toBe('more than 100 bytes')
+    expect(exceeds({ inner: 'y'.repeat(80) }, small)).toBeUndefined()
+  })
+
   it('refuses what cannot be measured', () => {
     const hostile = {
       get boom() {

@@ -224,6 +224,19 @@ describe('Session over an in-memory pair', () => {
     expect(a.rejections).toEqual([{ reason: 'limit', detail: 'more than 100 bytes (result message)' }])
   })
 
+  it('refuses an oversize error reply on receipt and fails the call with LimitError', async () => {
+    const [ea] = memoryPair()
+    const a = side(ea, true, { maxBytes: 100, maxDepth: 10 })
+    const pending = a.caller.call('wait', [], undefined, undefined)
+    await until(() => ea.posted.length === 1)
+    const { i } = ea.posted[0] as { i: string }
+    ea.inject({ k: 'e', i, e: { n: 'Error', m: 'boom', d: { blob: 'x'.repeat(200) } } })
+    const error = await rejection(pending)
+    expect(error).toBeInstanceOf(LimitError)
+    expect(error.message).toBe('the error was refused on receipt: more than 100 bytes')
+    expect(a.rejections).toEqual([{ reason: 'limit', detail: 'more than 100 bytes (error message)' }])
+  })
+
   it('drops an oversize event on receipt', async () => {
     const [ea, eb] = memoryPair()
     const a = side(ea, true)

@@ -37,6 +37,44 @@ describe('validate (Standard Schema v1)', () => {
     })
   })
 
+  it('never throws nor rejects: a schema that does, or answers nonsense, reports an issue', async () => {
+    const schema = (validate: () => unknown): StandardSchemaV1 =>
+      ({ '~standard': { version: 1, vendor: 'handmade', validate } }) as StandardSchemaV1
+    const refused = (message: string) => ({ ok: false, issues: [{ message, path: [] }] })
+    expect(
+      validate(
+        schema(() => {
+          throw new Error('bug')
+        }),
+        1,
+      ),
+    ).toEqual(refused('the schema threw: bug'))
+    await expect(
+      validate(
+        schema(() => Promise.reject('late bug')),
+        1,
+      ),
+    ).resolves.toEqual(refused('the schema threw: late bug'))
+    expect(
+      validate(
+        schema(() => null),
+        1,
+      ),
+    ).toEqual(refused(expect.stringMatching(/^the schema threw: /)))
+    const unprintable = Object.create(null)
+    expect(
+      validate(
+        schema(() => {
+          throw unprintable
+        }),
+        1,
+      ),
+    ).toEqual(refused('the schema threw: an unprintable value'))
+    // zod turns a throwing transform into a rejected promise.
+    const parsed = z.string().transform((text) => JSON.parse(text) as unknown)
+    await expect(validate(parsed, 'not json')).resolves.toMatchObject({ ok: false })
+  })
+
   it('isStandardSchema recognises zod and hand-made schemas only', () => {
     expect(isStandardSchema(z.string())).toBe(true)
     const fn = Object.assign(() => {}, { '~standard': { version: 1, vendor: 'x', validate: () => ({ value: 1 }) } })
@@ -115,7 +153,9 @@ describe('exceeds (size and depth limits)', () => {
     for (let i = 0; i < 5; i++) deep = { d: deep }
     expect(exceeds(Object.assign([1], { nest: deep }), small)).toBe('nesting deeper than 3 levels')
     // Holes and indices are not names; a numeric name past the index range is.
-    const sparse = Object.assign([1, , 3], { n: 'y' })
+    const sparse: unknown[] = [1]
+    sparse[2] = 3
+    Object.assign(sparse, { n: 'y' })
     expect(exceeds(sparse, { maxBytes: 8 * 4 + 2, maxDepth: 3 })).toBeUndefined()
     expect(exceeds(sparse, { maxBytes: 8 * 4 + 1, maxDepth: 3 })).toBe('more than 33 bytes')
     const huge = Object.assign([], { '4294967296': 'x'.repeat(200) })

@@ -45,6 +45,8 @@ export const victimApi = defineContract({
     fail: { input: z.tuple([z.string()]), output: z.never() },
     /** Returns a string of `n` characters. */
     big: { input: z.tuple([z.number()]), output: z.string() },
+    /** Throws an Error whose own property `blob` is a string of `n` characters. */
+    failBig: { input: z.tuple([z.number()]), output: z.never() },
   },
   events: { note: z.object({ text: z.string() }) },
 })
@@ -195,6 +197,10 @@ const victimHandlers = {
     throw new PaymentDeclined(message, { cause: new TypeError('gateway refused the card') })
   },
   big: (n: number) => (count('big'), 'x'.repeat(n)),
+  failBig: (n: number) => {
+    count('failBig')
+    throw Object.assign(new Error('too much detail'), { blob: 'x'.repeat(n) })
+  },
 }
 
 const hostHandlers = {

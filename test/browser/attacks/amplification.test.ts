@@ -1,0 +1,244 @@
+/**
+ * Property 8, continued: what crosses is what was measured, even when the
+ * value is small on the wire and huge to walk.
+ *
+ * - Structured clone keeps shared references, so `a = [a, a]` sixty times is
+ *   sixty arrays on the wire and 2^60 paths to anyone who walks it as a tree.
+ *   A rogue peer on the private port sends such values (arrays, and objects
+ *   whose every key points at the next level) as call arguments, as an event
+ *   payload and as the result of the victim's own call: each is refused on
+ *   receipt (`'limit'`), nothing runs or is delivered, and the victim stays
+ *   responsive.
+ * - Error replies are measured too: a rogue error carrying a 2 MiB string, or
+ *   a wide object DAG, as its data, and an honest handler that throws an Error
+ *   with a 2 MiB own property, all end in LimitError, never a RemoteError
+ *   carrying the data.
+ * - Named properties of an array are cloned by the browser, so they count.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
+import { addAttackFrame, openAttackPage, read, run, waitFor } from './support.js'
+
+let driver: Driver
+const { A, B } = origins()
+const json = JSON.stringify
+const MiB = 1024 * 1024
+
+beforeAll(async () => {
+  driver = await launch()
+})
+afterAll(async () => {
+  await driver?.close()
+})
+
+/**
+ * In-page builders of the hostile values, installed in the rogue's frame as
+ * `globalThis.build` (they cannot cross evaluate(): sharing, array properties).
+ * `replies` answers a call of `echo` by the name of its argument.
+ *
+ * - arrays: `a = [a, a]`, 60 times: 61 arrays on the wire, 2^60 paths.
+ * - objects: 12 levels of 8 keys, each pointing at the next level: 8^12 paths.
+ * - wide: 6 levels of 30 keys: 30^6 paths.
+ * - props: `[1]` with a named property holding 2000 characters.
+ */
+const BUILDERS = `(() => {
+  const build = {
+    arrays() { let a = []; for (let i = 0; i < 60; i++) a = [a, a]; return a },
+    objects(levels = 12, keys = 8) {
+      let o = 0
+      for (let i = 0; i < levels; i++) { const n = {}; for (let k = 0; k < keys; k++) n['k' + k] = o; o = n }
+      return o
+    },
+    props() { return Object.assign([1], { big: 'x'.repeat(2000) }) },
+  }
+  const replies = {
+    arrays: (i) => ({ k: 'r', i, v: build.arrays() }),
+    objects: (i) => ({ k: 'r', i, v: build.objects() }),
+    props: (i) => ({ k: 'r', i, v: build.props() }),
+    blob: (i) => ({ k: 'e', i, e: { n: 'Error', m: 'x', d: { blob: 'x'.repeat(${2 * MiB}) } } }),
+    wide: (i) => ({ k: 'e', i, e: { n: 'Error', m: 'x', d: build.objects(6, 30) } }),
+  }
+  globalThis.build = build
+  // add is answered honestly (to show the victim still works), echo with the value its argument names.
+  rogue.onCall = (m, send) => {
+    if (m.m === 'add') send({ k: 'r', i: m.i, v: m.a[0] + m.a[1] })
+    else if (m.m === 'echo') send(replies[m.a[0]](m.i))
+  }
+  return 0
+})()`
+
+/**
+ * Victim A (options `victim`) connected to a rogue frame of B that completed a
+ * real handshake and now holds the private port; the rogue's builders are installed.
+ */
+async function rogueSession(victim: Record<string, unknown> = {}): Promise<{ page: PageHandle; rogue: Context }> {
+  const { page } = await openAttackPage(driver, A)
+  const rogue = await addAttackFrame(page, B, 'rogue', { parent: A }, 'child')
+  await run(
+    page,
+    `(attack.open(${json({ target: 'child', allow: [B], serve: 'host', remote: 'victim', ...victim })}), 0)`,
+  )
+  expect(await run(page, `t.conn.ready.then(() => 'open')`)).toBe('open')
+  await waitFor(rogue, `globalThis.rogue.port !== undefined`)
+  await run(rogue, BUILDERS)
+  expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
+  return { page, rogue }
+}
+
+/** Parent A (options `parent`) and a real child B (query params `child`), both traced; one call made. */
+async function pair(
+  parent: Record<string, unknown> = {},
+  child: Record<string, string> = {},
+): Promise<{ page: PageHandle; child: Context }> {
+  const { page } = await openAttackPage(driver, A)
+  const frame = await addAttackFrame(page, B, 'child', { allow: A, trace: '1', ...child }, 'child')
+  await run(
+    page,
+    `(attack.open(${json({ target: 'child', allow: [B], serve: 'host', remote: 'victim', trace: true, ...parent })}), 0)`,
+  )
+  expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
+  return { page, child: frame }
+}
+
+const limitRejections = (frame: Context) =>
+  read<number>(frame, `t.rejections.filter((r) => r.reason === 'limit').length`)
+const sentCalls = (page: PageHandle) =>
+  read<string[]>(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
+const receivedCalls = (child: Context) =>
+  read<string[]>(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
+
+/** The rogue's record of the victim's reply to the call it made with id `id`. */
+const replyTo = (id: string) => `t.portInbox.find((m) => m && (m.k === 'r' || m.k === 'e') && m.i === ${json(id)})`
+
+/** The rogue calls the victim's `greet` and waits for the answer: the victim's responder still works. */
+async function rogueGreets(rogue: Context, id: string): Promise<unknown> {
+  await run(rogue, `(rogue.send({ k: 'c', i: ${json(id)}, m: 'greet', a: ['rogue'] }), 0)`)
+  await waitFor(rogue, `${replyTo(id)} !== undefined`)
+  return read(rogue, replyTo(id))
+}
+
+describe.concurrent('amplification', () => {
+  it('a DAG (2^60 paths in 61 arrays; 8^12 in 12 objects) as call arguments is refused on receipt and the handler never runs', async () => {
+    const { page, rogue } = await rogueSession()
+    // Objects first: today's byte count already stops them; the arrays spend no bytes at all.
+    for (const shape of ['objects', 'arrays']) {
+      const id = `dag-call-${shape}`
+      await run(rogue, `(rogue.send({ k: 'c', i: ${json(id)}, m: 'echo', a: [build.${shape}()] }), 0)`)
+      await waitFor(rogue, `${replyTo(id)} !== undefined`)
+      expect(await read(rogue, replyTo(id))).toMatchObject({ k: 'e', i: id, e: { n: 'LimitError', c: 'LIMIT' } })
+    }
+    expect(await read(page, 't.counts.echo')).toBeUndefined()
+    expect(await limitRejections(page)).toBe(2)
+    // The victim still serves and still calls.
+    expect(await rogueGreets(rogue, 'after')).toMatchObject({ k: 'r', v: 'hello rogue' })
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('a DAG as an event payload is refused on receipt and no listener sees it', async () => {
+    const { page, rogue } = await rogueSession()
+    // `text` satisfies the event's schema, which would strip the extra key: only the limit stands in the way.
+    for (const shape of ['objects', 'arrays']) {
+      await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: ${json(shape)}, dag: build.${shape}() } }), 0)`)
+    }
+    await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: 'after' } }), 0)`)
+    // Port messages arrive in order: once 'after' is seen, both DAGs were dealt with.
+    await waitFor(page, `t.events.length > 0 && t.events[t.events.length - 1].payload.text === 'after'`)
+    expect(await read(page, 't.events')).toEqual([{ name: 'note', payload: { text: 'after' } }])
+    expect(await limitRejections(page)).toBe(2)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it("a DAG as the result of the victim's own call (a rogue reply with the real id) rejects it with LimitError", async () => {
+    const { page } = await rogueSession()
+    for (const shape of ['objects', 'arrays']) {
+      const result = await run(page, `attack.call('echo', [${json(shape)}], { timeout: 10000 })`)
+      expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+      expect(result.ms).toBeLessThan(3000)
+    }
+    expect(await limitRejections(page)).toBe(2)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('an error reply carrying 2 MiB of data, to a victim limited to 1 MiB, rejects the call with LimitError, not RemoteError', async () => {
+    const { page } = await rogueSession({ maxMessageBytes: MiB })
+    const result = await run(page, `attack.call('echo', ['blob'], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result).not.toHaveProperty('data')
+    expect(result.ms).toBeLessThan(3000)
+    expect(await limitRejections(page)).toBe(1)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('an error reply whose data is a wide object DAG (6 levels of 30 keys) rejects the call with LimitError', async () => {
+    const { page } = await rogueSession({ maxMessageBytes: MiB })
+    const result = await run(page, `attack.call('echo', ['wide'], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result).not.toHaveProperty('data')
+    expect(result.ms).toBeLessThan(3000)
+    expect(await limitRejections(page)).toBe(1)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it('a handler that throws an Error with a 2 MiB own property, on a side limited to 1 MiB: the error is not sent, the caller gets LimitError', async () => {
+    const { page, child } = await pair({}, { maxBytes: String(MiB) })
+    const result = await run(page, `attack.call('failBig', [${2 * MiB}], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.message).toMatch(/not sent/)
+    expect(result).not.toHaveProperty('data')
+    expect(await read(child, 't.counts.failBig')).toBe(1)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it("an array's named properties count: [1] with a 2000-character property fails at the caller under 1024 bytes, and nothing is posted", async () => {
+    const { page, child } = await pair({ maxMessageBytes: 1024 })
+    const result = await run(page, `attack.call('echo', [Object.assign([1], { big: 'x'.repeat(2000) })])`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.ms).toBeLessThan(500)
+    expect(await sentCalls(page)).toEqual(['add'])
+    expect(await receivedCalls(child)).toEqual(['add'])
+    expect(await read(child, 't.counts')).toEqual({ add: 1 })
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+
+  it("an array's named properties count on receipt: from a peer with higher limits, it is refused with LimitError", async () => {
+    // The parent keeps its defaults (32 MiB); the child allows 1024 bytes.
+    const { page, child } = await pair({}, { maxBytes: '1024' })
+    const result = await run(
+      page,
+      `attack.call('echo', [Object.assign([1], { big: 'x'.repeat(2000) })], { timeout: 10000 })`,
+    )
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.message).toMatch(/refused/)
+    expect(await receivedCalls(child)).toEqual(['add', 'echo'])
+    expect(await read(child, 't.counts')).toEqual({ add: 1 })
+    expect(await limitRejections(child)).toBe(1)
+    await page.close()
+  })
+
+  it("an array's named properties count on receipt: from a rogue (result, arguments, event), it is refused", async () => {
+    const { page, rogue } = await rogueSession({ maxMessageBytes: 1024 })
+    // As the result of the victim's call.
+    const result = await run(page, `attack.call('echo', ['props'], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    // As the arguments of a call to the victim.
+    await run(rogue, `(rogue.send({ k: 'c', i: 'props-call', m: 'echo', a: [build.props()] }), 0)`)
+    await waitFor(rogue, `${replyTo('props-call')} !== undefined`)
+    expect(await read(rogue, replyTo('props-call'))).toMatchObject({ k: 'e', e: { n: 'LimitError', c: 'LIMIT' } })
+    expect(await read(page, 't.counts.echo')).toBeUndefined()
+    // As an event payload (its schema would strip the extra key).
+    await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: 'props', extra: build.props() } }), 0)`)
+    await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: 'after' } }), 0)`)
+    await waitFor(page, `t.events.length > 0 && t.events[t.events.length - 1].payload.text === 'after'`)
+    expect(await read(page, 't.events')).toEqual([{ name: 'note', payload: { text: 'after' } }])
+    expect(await limitRejections(page)).toBe(3)
+    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+    await page.close()
+  })
+})

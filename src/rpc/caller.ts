@@ -188,7 +188,7 @@ export class Caller {
       return true
     }
     const checked = validate(schema, reply.v)
-    if (checked instanceof Promise) checked.then((c) => this.finish(call, c), call.reject)
+    if (checked instanceof Promise) checked.then((c) => this.finish(call, c))
     else this.finish(call, checked)
     return true
   }

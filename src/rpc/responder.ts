@@ -62,11 +62,7 @@ export class Responder {
     const context = new Context()
     this.running.set(message.i, context)
     const checked = validate(method.input, message.a)
-    if (checked instanceof Promise)
-      checked.then(
-        (c) => this.run(message, method, context, c),
-        (e) => this.fail(message.i, e),
-      )
+    if (checked instanceof Promise) checked.then((c) => this.run(message, method, context, c))
     else this.run(message, method, context, checked)
     return true
   }
@@ -122,7 +118,7 @@ export class Responder {
       } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
       else this.post(this.failure(message.i, new ValidationError('result', message.m, c.issues)))
     }
-    if (checked instanceof Promise) checked.then(send, (error) => this.fail(message.i, error))
+    if (checked instanceof Promise) checked.then(send)
     else send(checked)
   }
 

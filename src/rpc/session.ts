@@ -79,7 +79,18 @@ export class Session {
       this.options.onRejected({ reason: 'schema', detail: `malformed batch of ${data.length} messages` })
       return
     }
-    for (const item of data) this.receiveOne(item)
+    for (const item of data) {
+      try {
+        this.receiveOne(item)
+      } catch (error) {
+        // Your trace sink or onRejected hook threw: the rest of the batch
+        // still arrives, and the error is rethrown outside, as it would be
+        // for a message that came alone.
+        queueMicrotask(() => {
+          throw error
+        })
+      }
+    }
   }
 
   private receiveOne(data: unknown): void {

@@ -54,16 +54,39 @@ function toIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssu
 }
 
 function settle(result: StandardSchemaV1.Result<unknown>): Checked {
-  return result.issues ? { ok: false, issues: toIssues(result.issues) } : { ok: true, value: result.value }
+  try {
+    return result.issues ? { ok: false, issues: toIssues(result.issues) } : { ok: true, value: result.value }
+  } catch (error) {
+    return threw(error)
+  }
+}
+
+// A transform that throws on bad input (`JSON.parse`), a refinement with a bug,
+// a hand-made schema returning nothing: the value is refused like any invalid
+// one, and the call, the batch and the page carry on.
+function threw(error: unknown): Checked {
+  let what: string
+  try {
+    what = error instanceof Error ? error.message : String(error)
+  } catch {
+    what = 'an unprintable value'
+  }
+  return { ok: false, issues: [{ message: `the schema threw: ${what}`, path: [] }] }
 }
 
 /**
  * Runs a Standard Schema. Synchronous schemas (the common case) answer
- * without a microtask; asynchronous ones return a promise.
+ * without a microtask; asynchronous ones return a promise. Never throws and
+ * never rejects: a schema that does is reported as an issue.
  */
 export function validate(schema: StandardSchemaV1, value: unknown): Checked | Promise<Checked> {
-  const result = schema['~standard'].validate(value)
-  return result instanceof Promise ? result.then(settle) : settle(result)
+  let result: ReturnType<StandardSchemaV1['~standard']['validate']>
+  try {
+    result = schema['~standard'].validate(value)
+  } catch (error) {
+    return threw(error)
+  }
+  return result instanceof Promise ? result.then(settle, threw) : settle(result)
 }
 
 /** True when `value` looks like a Standard Schema v1 object. */

@@ -162,6 +162,57 @@ describe('a connection against a hand-driven peer', () => {
     expect(rejections[1]?.detail).toMatch(/batch of 257/)
   })
 
+  it('a schema that throws refuses the value it was given; the call, the batch and the page carry on', async () => {
+    // A zod transform that throws on bad input, on each of the three paths.
+    const parsed = z.string().transform((text) => JSON.parse(text) as unknown)
+    // setup() types the connection with its default contracts; these replace them.
+    const {
+      peer,
+      conn: untyped,
+      rejections,
+    } = setup({
+      remote: defineContract({
+        methods: { get: { input: z.tuple([]), output: parsed } },
+        events: { data: parsed },
+      }),
+      local: {
+        contract: defineContract({ methods: { put: { input: z.tuple([parsed]), output: z.unknown() } } }),
+        handlers: { put: (value: unknown) => value },
+      },
+    })
+    const conn = untyped as unknown as Connection<any, any>
+    const remote = await conn.ready
+    // A result: the call rejects with ValidationError instead of waiting forever.
+    const call = remote.get!()
+    await until(() => lastCall(peer) !== undefined)
+    peer.send({ k: 'r', i: lastCall(peer).i, v: 'not json' })
+    const error = await rejection(call)
+    expect(error).toBeInstanceOf(ValidationError)
+    expect(error).toMatchObject({ target: 'result', side: 'local' })
+    expect(error.issues[0].message).toMatch(/^the schema threw: /)
+    // Arguments, in a batch: only the bad call fails.
+    peer.send([
+      { k: 'c', i: 'bad', m: 'put', a: ['not json'] },
+      { k: 'c', i: 'good', m: 'put', a: ['{"a":1}'] },
+    ])
+    await until(() => peer.received.filter((m) => m.i === 'bad' || m.i === 'good').length === 2)
+    expect(peer.received.find((m) => m.i === 'bad')).toMatchObject({
+      k: 'e',
+      e: { c: 'VALIDATION', t: 'arguments', i: [{ message: expect.stringMatching(/^the schema threw: /) }] },
+    })
+    expect(peer.received.find((m) => m.i === 'good')).toEqual({ k: 'r', i: 'good', v: { a: 1 } })
+    // An event: dropped and reported, never an unhandled rejection.
+    const listener = vi.fn()
+    conn.on('data', listener)
+    peer.send({ k: 'v', m: 'data', d: 'not json' })
+    peer.send({ k: 'v', m: 'data', d: '[1]' })
+    await until(() => listener.mock.calls.length === 1)
+    expect(listener).toHaveBeenCalledWith([1])
+    expect(rejections).toEqual([
+      { reason: 'schema', detail: expect.stringMatching(/^event "data": the schema threw: /) },
+    ])
+  })
+
   it('fails only the call that cannot be cloned when it shares a batch with others', async () => {
     const { peer, conn } = setup()
     const remote = await conn.ready

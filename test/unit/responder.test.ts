@@ -141,7 +141,7 @@ describe('Responder: validation', () => {
     )
   })
 
-  it('answers with the error when an asynchronous schema itself rejects', async () => {
+  it('answers with a ValidationError when an asynchronous schema itself rejects', async () => {
     const throwing: StandardSchemaV1 = {
       '~standard': { version: 1, vendor: 'test', validate: () => Promise.reject(new Error('schema crashed')) },
     }
@@ -150,11 +150,12 @@ describe('Responder: validation', () => {
     responder.handle(call('m', []))
     await until(() => sent.length === 1)
     expect(handler).not.toHaveBeenCalled()
-    expect(sent[0]!.message.e).toMatchObject({ n: 'Error', m: 'schema crashed' })
+    const crashed = { i: [{ message: 'the schema threw: schema crashed', path: [] }] }
+    expect(sent[0]!.message.e).toMatchObject({ n: 'ValidationError', c: 'VALIDATION', t: 'arguments', ...crashed })
     const r2 = setup(served(z.tuple([]), throwing, () => 1))
     r2.responder.handle(call('m', []))
     await until(() => r2.sent.length === 1)
-    expect(r2.sent[0]!.message.e).toMatchObject({ m: 'schema crashed' })
+    expect(r2.sent[0]!.message.e).toMatchObject({ n: 'ValidationError', t: 'result', ...crashed })
   })
 })
 

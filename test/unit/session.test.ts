@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest'
 import * as z from 'zod'
 import { DisconnectedError, LimitError, RemoteError, ValidationError } from '../../src/errors.js'
 import { DEFAULT_LIMITS, type Limits } from '../../src/gate/limits.js'
@@ -222,6 +222,37 @@ describe('Session over an in-memory pair', () => {
     expect(error).toBeInstanceOf(LimitError)
     expect(error.message).toBe('the result was refused on receipt: more than 100 bytes')
     expect(a.rejections).toEqual([{ reason: 'limit', detail: 'more than 100 bytes (result message)' }])
+  })
+
+  it('a hook that throws on one message of a batch does not cost the others; its error is rethrown outside', async () => {
+    const [ea, eb] = memoryPair()
+    const deferred: Array<() => void> = []
+    const spy = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => {
+      deferred.push(task)
+    })
+    onTestFinished(() => spy.mockRestore())
+    const caller = new Caller({}, 1000, DEFAULT_LIMITS)
+    const events = new EventHub({ ping: z.object({ n: z.number() }) }, () => {})
+    const heard: number[] = []
+    events.on('ping', ({ n }: { n: number }) => heard.push(n))
+    new Session(ea, {
+      channel: 'ch',
+      caller,
+      responder: () => undefined,
+      events,
+      onPeerClose: () => {},
+      onRejected: () => {
+        throw new Error('hook bug')
+      },
+      trace: undefined,
+      limits: DEFAULT_LIMITS,
+      debug: false,
+    })
+    eb.listen(() => {})
+    ea.inject([{ k: 'v', m: 'ping', d: { n: 1 } }, { k: '?' }, { k: 'v', m: 'ping', d: { n: 2 } }])
+    expect(heard).toEqual([1, 2])
+    expect(deferred).toHaveLength(1)
+    expect(() => deferred[0]!()).toThrow('hook bug')
   })
 
   it('refuses an oversize error reply on receipt and fails the call with LimitError', async () => {

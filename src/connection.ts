@@ -261,8 +261,20 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       debug: this.setup.debug,
     })
     const session = this.session
-    for (const { message, transfer } of this.outbox) session.send(message, transfer)
+    const outbox = this.outbox
     this.outbox = []
+    for (const { message, transfer } of outbox) {
+      try {
+        session.send(message, transfer)
+      } catch (error) {
+        // emit() returned long ago, so an event that cannot be cloned (a
+        // function, a detached buffer) is reported like a listener's error;
+        // the connection opens all the same.
+        queueMicrotask(() => {
+          throw error
+        })
+      }
+    }
     this.setState('open', reconnect || this.everOpened ? 'peer-reloaded' : 'handshake')
     this.everOpened = true
     this.readyDeferred.resolve(this.remote)

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest'
 import * as z from 'zod'
 import { connect } from '../../src/connect.js'
 import type { Connection } from '../../src/connection.js'
@@ -211,6 +211,32 @@ describe('a connection against a hand-driven peer', () => {
     expect(rejections).toEqual([
       { reason: 'schema', detail: expect.stringMatching(/^event "data": the schema threw: /) },
     ])
+  })
+
+  it('an event queued before the handshake that cannot be cloned is rethrown outside; the connection opens all the same', async () => {
+    // What is rethrown in a microtask is caught here; every other microtask runs as usual.
+    const thrown: unknown[] = []
+    const queue = globalThis.queueMicrotask
+    const spy = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) =>
+      queue(() => {
+        try {
+          task()
+        } catch (error) {
+          thrown.push(error)
+        }
+      }),
+    )
+    onTestFinished(() => spy.mockRestore())
+    const { peer, conn, states } = setup()
+    conn.emit('ping', { n: 1, callback: () => 1 } as unknown as { n: number })
+    conn.emit('ping', { n: 2 })
+    await conn.ready
+    expect(conn.state).toBe('open')
+    expect(states).toEqual(['open:handshake'])
+    await until(() => thrown.length === 1)
+    expect(String(thrown[0])).toMatch(/could not be cloned/)
+    await until(() => peer.received.some((m) => m.k === 'v'))
+    expect(peer.received.filter((m) => m.k === 'v')).toEqual([{ k: 'v', m: 'ping', d: { n: 2 } }])
   })
 
   it('fails only the call that cannot be cloned when it shares a batch with others', async () => {

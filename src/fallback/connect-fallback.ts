@@ -1,7 +1,7 @@
 import { type ConnectOptions, connect } from '../connect.js'
 import type { Connection } from '../connection.js'
 import { type Contract, defineContract, type EmptyContract, type RemoteProxy } from '../contract.js'
-import { DisconnectedError, type PortcullisError } from '../errors.js'
+import { AbortError, DisconnectedError, type PortcullisError, TimeoutError } from '../errors.js'
 import { createRemoteProxy } from '../remote-proxy.js'
 import type { CallOptions } from '../rpc/caller.js'
 import { type WindowNameClient, type WindowNameClientOptions, windowNameClient } from './window-name.js'
@@ -22,7 +22,7 @@ export type FallbackTransport = 'pending' | 'postMessage' | 'window.name'
 export interface FallbackConnection<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
   /** Resolves with the typed proxy once a transport is chosen. */
   readonly ready: Promise<RemoteProxy<R>>
-  /** The typed proxy; calls made before the choice wait for it (at most `connectTimeout`). */
+  /** The typed proxy; calls made before the choice wait for it, bounded by their own timeout and signal. */
   readonly remote: RemoteProxy<R>
   /** `'pending'` until the handshake succeeds (`'postMessage'`) or times out (`'window.name'`). */
   readonly transport: FallbackTransport
@@ -33,6 +33,7 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
 }
 
 const EMPTY: Contract = /* @__PURE__ */ defineContract({})
+const DEFAULT_TIMEOUT = 10_000
 
 function postMessageWorks(): boolean {
   const g = globalThis as { postMessage?: unknown; MessageChannel?: unknown }
@@ -120,11 +121,52 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
     (proxy as unknown as Record<string, { with(o: CallOptions): (...a: unknown[]) => Promise<unknown> }>)[method]!.with(
       options,
     )(...args)
+  // A call made before the choice keeps its own deadline and signal while it
+  // waits, and takes what is left of its timeout to the chosen transport.
+  const runWhenChosen = (method: string, args: unknown[], options: CallOptions): Promise<unknown> => {
+    const timeout = options.timeout ?? connectOptions.timeout ?? DEFAULT_TIMEOUT
+    const { signal } = options
+    const invalid = typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0
+    // A bad timeout or an aborted signal is refused by the Caller before it
+    // sends anything; the window.name client always exists, so it answers at
+    // once with the very errors connect() would give.
+    if (invalid || signal?.aborted) return run(legacy.remote, method, args, options)
+    const start = Date.now()
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const stop = (): void => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        stop()
+        reject(new AbortError(`call to "${method}" was aborted`, { cause: signal?.reason }))
+      }
+      if (Number.isFinite(timeout)) {
+        timer = setTimeout(() => {
+          stop()
+          reject(new TimeoutError(`call to "${method}" timed out after ${timeout} ms`))
+        }, timeout)
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      ready.then(
+        (proxy) => {
+          stop()
+          const left = Math.max(1, timeout - (Date.now() - start))
+          run(proxy, method, args, { ...options, timeout: left }).then(resolve, reject)
+        },
+        (error: unknown) => {
+          stop()
+          reject(error)
+        },
+      )
+    })
+  }
   const remote = createRemoteProxy(contract, (method, args, callOptions, transfer) => {
     if (closed) return Promise.reject(new DisconnectedError('closed', 'the connection was closed'))
     const options: CallOptions = { ...callOptions, transfer }
     if (chosen !== undefined) return run(chosen, method, args, options)
-    return ready.then((proxy) => run(proxy, method, args, options))
+    return runWhenChosen(method, args, options)
   })
   return {
     ready,

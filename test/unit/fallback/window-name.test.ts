@@ -383,6 +383,36 @@ describe('connectWithFallback', () => {
     iframe.remove()
   })
 
+  it('a call made while the choice is pending keeps its own timeout and signal', async () => {
+    const iframe = document.createElement('iframe')
+    document.body.append(iframe)
+    const { doc, frames } = fakeDocument()
+    const conn = connectWithFallback({
+      target: iframe,
+      allowedOrigins: ['https://widget.example'],
+      remote: api,
+      connectTimeout: 60_000,
+      fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc },
+    })
+    const timedOut = conn.remote.add.with({ timeout: 20 })(1, 2)
+    await expect(timedOut).rejects.toMatchObject({
+      name: 'TimeoutError',
+      message: 'call to "add" timed out after 20 ms',
+    })
+    const controller = new AbortController()
+    const aborted = conn.remote.add.with({ signal: controller.signal })(1, 2)
+    controller.abort()
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' })
+    await expect(conn.remote.add.with({ signal: controller.signal })(1, 2)).rejects.toMatchObject({
+      name: 'AbortError',
+    })
+    await expect(conn.remote.add.with({ timeout: -1 })(1, 2)).rejects.toThrow(TypeError)
+    expect(conn.transport).toBe('pending')
+    expect(frames).toHaveLength(0)
+    conn.close()
+    iframe.remove()
+  })
+
   it('close() while pending rejects ready', async () => {
     const iframe = document.createElement('iframe')
     document.body.append(iframe)

@@ -202,7 +202,7 @@ export function jsonpHandler<C extends Contract>(
     }
     if (!Array.isArray(args)) {
       const error = new ValidationError('arguments', method, [{ path: [], message: 'args must be a JSON array' }])
-      respond({ k: 'e', i: id, e: encodeError(error, debug) })
+      respond({ k: 'e', i: id, e: encodeError(error, debug, true) })
       return
     }
     if (method === '' || method.length > 256 || !responder.handle({ k: 'c', i: id, m: method, a: args })) {

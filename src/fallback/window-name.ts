@@ -344,7 +344,7 @@ export function serveWindowName<C extends Contract>(options: ServeWindowNameOpti
       const error = new LimitError(
         `the reply to "${call.m}" is ${text.length} characters, over maxReplyLength (${maxReply})`,
       )
-      text = JSON.stringify({ k: 'e', i: call.i, e: encodeError(error, debug) })
+      text = JSON.stringify({ k: 'e', i: call.i, e: encodeError(error, debug, true) })
     }
     written = true
     win.name = text

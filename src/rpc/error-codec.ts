@@ -13,7 +13,13 @@ import type { WireError } from '../protocol/envelope.js'
 const MAX_CAUSES = 4
 const MAX_DATA_DEPTH = 6
 const MAX_TEXT = 4096
-const RESERVED = new Set(['name', 'message', 'stack', 'cause'])
+// remoteStack: a nested peer's stack is that peer's to reveal, not ours to pass on.
+const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'remoteStack'])
+// Revived as their own class even when a handler threw them (a nested call
+// that timed out, was aborted or was too big): they mean the same thing one
+// hop further. A ValidationError keeps its class only when this side's own
+// check raised it; one a handler threw is about some other call.
+const REVIVED = new Set(['LIMIT', 'TIMEOUT', 'ABORT'])
 
 function text(value: unknown, fallback: string): string {
   return typeof value === 'string' ? value.slice(0, MAX_TEXT) : fallback
@@ -40,8 +46,6 @@ function plainData(value: unknown, depth: number): unknown {
 }
 
 function ownData(error: object): Record<string, unknown> | undefined {
-  // Our own errors carry their meaning in `code` and the fields encoded above.
-  if (error instanceof PortcullisError) return undefined
   let data: Record<string, unknown> | undefined
   for (const key of Object.keys(error)) {
     if (RESERVED.has(key)) continue
@@ -53,10 +57,6 @@ function ownData(error: object): Record<string, unknown> | undefined {
   return data
 }
 
-/**
- * Turns whatever a handler threw into its wire form: name, message, code,
- * own enumerable data and cause chain; the stack only when `debug` is on.
- */
 // What was thrown may not even turn into a string (a null-prototype object, a
 // throwing toString); the caller must still get an answer.
 function describe(value: unknown): string {
@@ -73,22 +73,44 @@ function isError(value: unknown): value is Error {
   return value instanceof Error || Object.prototype.toString.call(value) === '[object Error]'
 }
 
-export function encodeError(error: unknown, debug: boolean, depth = 0): WireError {
-  if (!isError(error)) return { n: 'Error', m: describe(error) }
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * Turns an error into its wire form: name, message, code, own enumerable
+ * data and cause chain; the stack only when `debug` is on. `own` marks the
+ * answering side's own refusals (a ValidationError of the arguments or the
+ * result, a LimitError), as opposed to whatever a handler threw.
+ */
+export function encodeError(error: unknown, debug: boolean, own = false, depth = 0): WireError {
+  if (!isError(error)) {
+    // `throw { code: 'E_AUTH', message: '...' }` is common enough to keep its fields.
+    if (!isPlainObject(error)) return { n: 'Error', m: describe(error) }
+    const wire: WireError = { n: text(error.name, 'Error'), m: text(error.message, describe(error)) }
+    const data = ownData(error)
+    if (data !== undefined) wire.d = data
+    return wire
+  }
   const wire: WireError = { n: text(error.name, 'Error'), m: text(error.message, '') }
-  if (error instanceof PortcullisError) wire.c = error.code
-  if (error instanceof ValidationError) {
+  const coded = error instanceof PortcullisError && (own || REVIVED.has(error.code))
+  if (coded) wire.c = (error as PortcullisError).code
+  if (coded && error instanceof ValidationError) {
     wire.t = error.target
     wire.i = error.issues.map((issue) => ({
       path: issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
       message: issue.message,
     }))
   }
-  const data = ownData(error)
+  // A coded error's meaning is in its code; any other keeps its own fields
+  // (a nested DisconnectedError its reason, a nested RemoteError its data).
+  const data = coded ? undefined : ownData(error)
   if (data !== undefined) wire.d = data
   if (debug && typeof error.stack === 'string') wire.s = error.stack
   if ('cause' in error && error.cause !== undefined && depth < MAX_CAUSES) {
-    wire.x = encodeError(error.cause, debug, depth + 1)
+    wire.x = encodeError(error.cause, debug, false, depth + 1)
   }
   return wire
 }

@@ -82,7 +82,7 @@ export class Responder {
 
   private run(message: CallMessage, method: ServedMethod, context: Context, checked: Checked): void {
     if (!checked.ok) {
-      this.fail(message.i, new ValidationError('arguments', message.m, checked.issues))
+      this.fail(message.i, new ValidationError('arguments', message.m, checked.issues), true)
       return
     }
     let result: unknown
@@ -114,25 +114,27 @@ export class Responder {
       if (!this.running.delete(message.i)) return
       const excess = c.ok ? exceeds(c.value, this.limits) : undefined
       if (excess !== undefined) {
-        this.post(this.failure(message.i, new LimitError(`the result of "${message.m}" was not sent: ${excess}`)))
+        const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
+        this.post(this.failure(message.i, error, true))
       } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
-      else this.post(this.failure(message.i, new ValidationError('result', message.m, c.issues)))
+      else this.post(this.failure(message.i, new ValidationError('result', message.m, c.issues), true))
     }
     if (checked instanceof Promise) checked.then(send)
     else send(checked)
   }
 
-  private fail(id: string, error: unknown): void {
+  private fail(id: string, error: unknown, own = false): void {
     if (!this.running.delete(id)) return
-    this.post(this.failure(id, error))
+    this.post(this.failure(id, error, own))
   }
 
-  /** The error message for call `id`, within the limits like any other message. */
-  private failure(id: string, error: unknown): FailureMessage {
-    const wire = encodeError(error, this.debug)
+  /** The error message for call `id`, within the limits like any other message; `own`: see encodeError. */
+  private failure(id: string, error: unknown, own = false): FailureMessage {
+    const wire = encodeError(error, this.debug, own)
     const excess = exceeds(wire, this.limits)
     if (excess === undefined) return { k: 'e', i: id, e: wire }
-    return { k: 'e', i: id, e: encodeError(new LimitError(`the handler's error was not sent: ${excess}`), false) }
+    const tooBig = new LimitError(`the handler's error was not sent: ${excess}`)
+    return { k: 'e', i: id, e: encodeError(tooBig, false, true) }
   }
 
   private post(message: object, transfer?: Transferable[]): void {

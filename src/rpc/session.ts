@@ -126,7 +126,7 @@ export class Session {
     options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[message.k]} message)` })
     if (message.k === 'c') {
       const error = new LimitError(`the peer refused the arguments of "${message.m}": ${excess}`)
-      this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug) })
+      this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug, true) })
     } else if (message.k === 'r' || message.k === 'e') {
       const what = message.k === 'r' ? 'result' : 'error'
       options.caller.refuse(message.i, new LimitError(`the ${what} was refused on receipt: ${excess}`))

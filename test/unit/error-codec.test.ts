@@ -11,8 +11,8 @@ import {
 import { decodeError, encodeError } from '../../src/rpc/error-codec.js'
 
 /** What the caller sees: encoded by the handler's side, structured-cloned, decoded. */
-function roundTrip(error: unknown, debug = false, method = 'm'): Error {
-  return decodeError(structuredClone(encodeError(error, debug)), method)
+function roundTrip(error: unknown, debug = false, method = 'm', own = false): Error {
+  return decodeError(structuredClone(encodeError(error, debug, own)), method)
 }
 
 class HttpError extends Error {
@@ -59,22 +59,46 @@ describe('encodeError', () => {
     expect(encodeError(Object.assign(new Error('x'), { fn() {} }), false)).not.toHaveProperty('d')
   })
 
-  it('keeps the code and issues of its own errors, and none of their fields as data', () => {
+  it("keeps the code and issues of the answering side's own errors, and none of their fields as data", () => {
     const validation = new ValidationError('arguments', 'add', [
       { path: [0, 'id', Symbol('s')], message: 'Expected string' },
     ])
-    expect(encodeError(validation, false)).toEqual({
+    expect(encodeError(validation, false, true)).toEqual({
       n: 'ValidationError',
       m: validation.message,
       c: 'VALIDATION',
       t: 'arguments',
       i: [{ path: [0, 'id', 'Symbol(s)'], message: 'Expected string' }],
     })
+    expect(encodeError(new LimitError('too big'), false, true)).toEqual({ n: 'LimitError', m: 'too big', c: 'LIMIT' })
+  })
+
+  it('of the portcullis errors a handler threw, only LIMIT, TIMEOUT and ABORT keep their code; the others keep their fields', () => {
+    // A nested call that timed out means the same one hop further.
     expect(encodeError(new TimeoutError('slow'), false)).toEqual({ n: 'TimeoutError', m: 'slow', c: 'TIMEOUT' })
-    expect(encodeError(new DisconnectedError('closed', 'bye'), false)).toEqual({
+    // A nested call's ValidationError is not a refusal of what our caller sent.
+    const nested = new ValidationError('result', 'fetchProfile', [{ path: ['id'], message: 'Required' }])
+    expect(encodeError(nested, false)).toEqual({
+      n: 'ValidationError',
+      m: 'invalid result for "fetchProfile" at id: Required',
+      d: {
+        code: 'VALIDATION',
+        issues: [{ path: ['id'], message: 'Required' }],
+        target: 'result',
+        side: 'local',
+        method: 'fetchProfile',
+      },
+    })
+    expect(encodeError(new DisconnectedError('peer-gone', 'gone'), false)).toEqual({
       n: 'DisconnectedError',
-      m: 'bye',
-      c: 'DISCONNECTED',
+      m: 'gone',
+      d: { code: 'DISCONNECTED', reason: 'peer-gone' },
+    })
+    const remote = new RemoteError('HttpError', 'nope', { status: 404 }, { stack: 'at secret.js:1' })
+    expect(encodeError(remote, false)).toEqual({
+      n: 'RemoteError',
+      m: 'nope',
+      d: { code: 'REMOTE', remoteName: 'HttpError', data: { status: 404 } },
     })
   })
 
@@ -116,7 +140,13 @@ describe('encodeError', () => {
     ['a number', 42, { n: 'Error', m: '42' }],
     ['undefined', undefined, { n: 'Error', m: 'undefined' }],
     ['null', null, { n: 'Error', m: 'null' }],
-    ['a plain object', { code: 1 }, { n: 'Error', m: '[object Object]' }],
+    ['a plain object', { code: 1 }, { n: 'Error', m: '[object Object]', d: { code: 1 } }],
+    [
+      'a plain object with a name and message',
+      { name: 'AuthError', message: 'expired', retryAfter: 30 },
+      { n: 'AuthError', m: 'expired', d: { retryAfter: 30 } },
+    ],
+    ['a class instance', new (class Thing {})(), { n: 'Error', m: '[object Object]' }],
   ])('encodes a thrown %s', (_, thrown, wire) => {
     expect(encodeError(thrown, false)).toEqual(wire)
   })
@@ -162,7 +192,7 @@ describe('decodeError', () => {
 
   it('revives ValidationError as its class, with side remote and the issues', () => {
     const original = new ValidationError('result', 'getUser', [{ path: ['user', 0], message: 'Required' }])
-    const error = roundTrip(original, false, 'getUser') as ValidationError
+    const error = roundTrip(original, false, 'getUser', true) as ValidationError
     expect(error).toBeInstanceOf(ValidationError)
     expect(error).toMatchObject({ code: 'VALIDATION', target: 'result', side: 'remote', method: 'getUser' })
     expect(error.issues).toEqual([{ path: ['user', 0], message: 'Required' }])

@@ -129,6 +129,7 @@ export class Handshake {
     local.listen((data) => {
       const fin = data as { k?: unknown } | null
       if (typeof fin !== 'object' || fin === null || fin.k !== 'f') return
+      this.events.trace?.(traceEntry('receive', this.channel, { k: 'f' }))
       this.offered.delete(followerNonce)
       this.established(local, followerNonce)
     })

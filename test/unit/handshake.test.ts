@@ -332,6 +332,7 @@ describe('Handshake', () => {
     await until(() => follower.sessions.length === 1 && leader.sessions.length === 1)
     const kinds = (s: Side) => s.trace.map((e) => `${e.direction} ${e.kind}`)
     expect(kinds(leader).slice(0, 3)).toEqual(['send syn', 'receive syn', 'send ack'])
+    expect(kinds(leader).at(-1)).toBe('receive fin')
     expect(kinds(follower).slice(-2)).toEqual(['receive ack', 'send fin'])
     expect(leader.trace.find((e) => e.kind === 'ack')!.message).toEqual({
       pc: PROTOCOL_VERSION,

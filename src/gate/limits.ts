@@ -44,7 +44,10 @@ let buffers: Set<ArrayBufferLike> | undefined
  * exceeds('x'.repeat(50e6), DEFAULT_LIMITS) // 'more than 33554432 bytes'
  */
 export function exceeds(value: unknown, limits: Limits): string | undefined {
-  const outer = [left, maxBytes, maxDepth, buffers] as const
+  const outerLeft = left
+  const outerMaxBytes = maxBytes
+  const outerMaxDepth = maxDepth
+  const outerBuffers = buffers
   left = limits.maxBytes
   maxBytes = limits.maxBytes
   maxDepth = limits.maxDepth
@@ -57,7 +60,10 @@ export function exceeds(value: unknown, limits: Limits): string | undefined {
     // A getter that throws, or a revoked proxy: what cannot be measured cannot be sent.
     return 'a value that cannot be measured'
   } finally {
-    ;[left, maxBytes, maxDepth, buffers] = outer
+    left = outerLeft
+    maxBytes = outerMaxBytes
+    maxDepth = outerMaxDepth
+    buffers = outerBuffers
   }
 }
 

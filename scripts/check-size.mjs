@@ -16,8 +16,8 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
-// Issue #7 asks for 3.5 KB for the core. The core measures about 11.1 KB
-// (2026-11-22, batching included): about 2 KB of it are the error messages
+// Issue #7 asks for 3.5 KB for the core. The core measures about 11.4 KB
+// (2026-11-22, batching and this session's security fixes included): about 2 KB of it are the error messages
 // that say what to write instead, the rest is the gate with subdomain
 // patterns, the handshake with reconnect, limits, the error codec with cause
 // chains, and trace. Reaching

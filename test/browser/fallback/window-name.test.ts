@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { addIframe, type Driver, launch, openPage, origins, type PageHandle, pageUrl } from '../harness/driver.js'
 import { startPeerServer } from './peer-server.js'
 
@@ -6,7 +6,7 @@ let driver: Driver
 let peer: Awaited<ReturnType<typeof startPeerServer>>
 /** The peer's origin (another site than A and C), served by peer-server.ts. */
 let P: string
-const { A, C } = origins()
+const { A, C, D } = origins()
 
 beforeAll(async () => {
   ;[driver, peer] = await Promise.all([launch(), startPeerServer()])
@@ -107,6 +107,67 @@ async function snoop(page: PageHandle, id: string): Promise<string> {
         iframe.src = `${location.origin}/snoop`
       }),
     id,
+  )
+}
+
+/**
+ * What became of the responder in the iframe `#id` of the frame `#middle` of `page`: its own record
+ * (what it saw and did), or, if it went to a page of the middle frame's origin (the return URL),
+ * where it went and the window.name it carried there, as read by the middle frame. Not looked up by
+ * name alone: a reply written to window.name renames the frame for the driver.
+ */
+function responderOutcome(page: PageHandle, id: string): Promise<Record<string, unknown>> {
+  return vi.waitFor(
+    async () => {
+      const away = await page.frame('middle').evaluate((id) => {
+        try {
+          const w = (document.getElementById(id) as HTMLIFrameElement).contentWindow!
+          return { status: 'navigated', href: w.location.href, name: w.name }
+        } catch {
+          return undefined // on another origin: the responder, or still on its way there
+        }
+      }, id)
+      if (away !== undefined && away.href !== 'about:blank') return away
+      const own = await page.frame('middle', id).evaluate(() => {
+        const w = globalThis as any
+        const list = location.ancestorOrigins as DOMStringList | undefined
+        if (w.fb?.status === undefined) return undefined
+        return {
+          ancestors: list ? [...list] : null,
+          status: w.fb.status,
+          rejections: w.fb.rejections,
+          counts: w.t.counts,
+          name: window.name,
+          href: location.href,
+        }
+      })
+      if (own === undefined) throw new Error('the responder has not run yet')
+      return own
+    },
+    { timeout: 15_000, interval: 20 },
+  )
+}
+
+/**
+ * From the top page, navigates frame `index` of the iframe `#middle` (a grandchild, on any origin)
+ * to a page of the top's own origin, and reads its window.name there.
+ */
+async function snoopGrandchild(page: PageHandle, index: number): Promise<string> {
+  await page.evaluate((index) => {
+    const grandchild = (document.getElementById('middle') as HTMLIFrameElement).contentWindow![index]!
+    grandchild.location.href = `${location.origin}/snoop`
+  }, index)
+  await page.waitFor((index) => {
+    try {
+      const grandchild = (document.getElementById('middle') as HTMLIFrameElement).contentWindow![index]!
+      return grandchild.location.href === `${location.origin}/snoop` && grandchild.document.readyState === 'complete'
+    } catch {
+      return false // not there yet: still a document of another origin
+    }
+  }, index)
+  return page.evaluate(
+    (index) => (document.getElementById('middle') as HTMLIFrameElement).contentWindow![index]!.name,
+    index,
   )
 }
 
@@ -250,6 +311,74 @@ describe('window.name transport', () => {
       )
       .toBe(relayUrl(A))
     expect(JSON.parse(await snoop(page, 'control'))).toEqual({ k: 'r', i: 'forged-id', v: 3 })
+    await page.close()
+  })
+
+  it('refuses when any ancestor is not allowed, not only its parent (no window.name leak to the top)', async (ctx) => {
+    // The attack: D (not allowed) frames a page of A (allowed), which frames the responder with a
+    // request that returns to A's relay. D is an ancestor of the responder's frame, so it may navigate
+    // that frame to its own page once the reply is written, and read window.name there.
+    const page = await fallbackPage(D)
+    const request = new URLSearchParams({
+      'portcullis-wn': '1',
+      r: relayUrl(A),
+      c: JSON.stringify({ k: 'c', i: 'forged-id', m: 'add', a: [1, 2] }),
+    })
+    const src = `${responderUrl([A])}#${request}`
+    await addIframe(page, pageUrl(A, undefined, { b: 'fallback' }), 'middle')
+    await page.frame('middle').evaluate(
+      (src) =>
+        new Promise<void>((resolve) => {
+          const iframe = document.createElement('iframe')
+          iframe.id = iframe.name = 'victim'
+          iframe.src = src
+          iframe.addEventListener('load', () => resolve(), { once: true })
+          document.body.append(iframe)
+        }),
+      src,
+    )
+    const { ancestors, ...outcome } = await responderOutcome(page, 'victim')
+    if (ancestors === null) {
+      // Without ancestorOrigins the responder sees only its parent (the referrer): best effort, documented.
+      await page.close()
+      ctx.skip()
+    }
+    expect(outcome).toEqual({
+      status: 'refused',
+      rejections: [{ reason: 'embedder', detail: `embedded by ${D}, which is not allowed`, origin: D }],
+      // No handler ran, no reply was written, and the frame stayed on the request.
+      counts: {},
+      name: 'victim',
+      href: src,
+    })
+    // The parent is allowed; the top is not.
+    expect(ancestors).toEqual([A, D])
+    // D takes its grandchild frame to its own origin and looks: only the name the frame was created with.
+    expect(await snoopGrandchild(page, 0)).toBe('victim')
+
+    // Control: were D allowed too, the same steps would expose the reply to D.
+    await page.frame('middle').evaluate(
+      (src) => {
+        const iframe = document.createElement('iframe')
+        iframe.id = iframe.name = 'control'
+        iframe.src = src
+        document.body.append(iframe)
+      },
+      `${responderUrl([A, D])}#${request}`,
+    )
+    // A reads where its frame is (the frame's window.name, which the driver finds frames by, is now the reply).
+    await page.frame('middle').waitFor(
+      (relay) => {
+        try {
+          return (document.getElementById('control') as HTMLIFrameElement).contentWindow!.location.href === relay
+        } catch {
+          return false // still the responder, on another origin
+        }
+      },
+      relayUrl(A),
+      15_000,
+    )
+    expect(JSON.parse(await snoopGrandchild(page, 1))).toEqual({ k: 'r', i: 'forged-id', v: 3 })
     await page.close()
   })
 

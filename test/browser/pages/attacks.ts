@@ -61,7 +61,20 @@ export const hostApi = defineContract({
   events: { theme: z.object({ mode: z.string() }) },
 })
 
-const contracts = { victim: victimApi, host: hostApi, none: defineContract({}) }
+/**
+ * What the middle frame of a chain serves (scenario `relay`): each method calls
+ * on, over its own connection, to the victim it embeds.
+ */
+export const relayApi = defineContract({
+  methods: {
+    /** Calls `method(...args)` on the inner victim; its error propagates unchanged. */
+    relay: { input: z.tuple([z.string(), z.array(z.unknown())]), output: z.unknown() },
+    /** The same, but the inner error becomes the `cause` of the relay's own Error. */
+    relayWrapped: { input: z.tuple([z.string(), z.array(z.unknown())]), output: z.unknown() },
+  },
+})
+
+const contracts = { victim: victimApi, host: hostApi, relay: relayApi, none: defineContract({}) }
 type ContractName = keyof typeof contracts
 
 /** Everything a page records for the test, read with `evaluate(() => t....)`. */
@@ -74,7 +87,13 @@ interface Record_ {
   calls: Record<string, Outcome | { state: 'pending' }>
   peer: { ready: string; greet?: Outcome }
   flood: { sent: number; ms: number }
+  /** What arrived on the ports offered with `offerPort`, by key. */
+  offers: Record<string, unknown[]>
   polluted: () => string[]
+  /** Scenario `relay`: the inner connection's state ('pending', 'open' or an error code)... */
+  innerReady: string
+  /** ...and every error the relay got back from the inner victim, described. */
+  caught: Described[]
 }
 const rec = t as typeof t & Record_
 Object.assign(rec, {
@@ -86,6 +105,8 @@ Object.assign(rec, {
   calls: Object.create(null),
   peer: { ready: 'pending' },
   flood: { sent: 0, ms: 0 },
+  innerReady: 'pending',
+  caught: [],
 })
 
 // ---------------------------------------------------------------------------
@@ -203,6 +224,31 @@ const victimHandlers = {
   },
 }
 
+/** The middle frame's own connection to the victim it embeds (scenario `relay`). */
+let inner: Connection<any, any> | undefined
+
+async function relayCall(method: string, args: unknown[]): Promise<unknown> {
+  if (inner === undefined) throw new Error('no inner connection yet')
+  try {
+    return await (inner.remote as Record<string, any>)[method](...args)
+  } catch (error) {
+    rec.caught.push(describe(error))
+    throw error
+  }
+}
+
+const relayHandlers = {
+  relay: (method: string, args: unknown[]) => (count('relay'), relayCall(method, args)),
+  relayWrapped: async (method: string, args: unknown[]) => {
+    count('relayWrapped')
+    try {
+      return await relayCall(method, args)
+    } catch (error) {
+      throw new Error(`relay of ${method} failed`, { cause: error })
+    }
+  },
+}
+
 const hostHandlers = {
   greet: (name: string) => (count('greet'), `hello ${name}`),
   echo: (value: unknown) => (count('echo'), value),
@@ -237,7 +283,8 @@ function resolveTarget(target: string): Window | HTMLIFrameElement {
 /** Opens a real connection as `t.conn`, recording rejections, trace, states and events. */
 function open(o: OpenOptions): Connection<any, any> {
   const serve = o.serve ?? 'none'
-  const handlers = serve === 'victim' ? victimHandlers : serve === 'host' ? hostHandlers : {}
+  const handlers =
+    serve === 'victim' ? victimHandlers : serve === 'host' ? hostHandlers : serve === 'relay' ? relayHandlers : {}
   const options: Record<string, unknown> = {
     target: resolveTarget(o.target),
     allowedOrigins: o.allow,
@@ -487,6 +534,69 @@ function forgeHandshake(spec: string, nonces: string[]): number {
   return sent
 }
 
+/** What arrived on each port offered with `offerPort`, by key. */
+const offers: Record<string, unknown[]> = Object.create(null)
+Object.assign(rec, { offers })
+
+/**
+ * Posts `data` (a forged ACK) to the parent with a fresh port, and keeps the
+ * other end: what arrives on it is recorded in `t.offers[key]`.
+ */
+function offerPort(key: string, data: unknown, targetOrigin: string): void {
+  const { port1, port2 } = new MessageChannel()
+  const inbox: unknown[] = []
+  offers[key] = inbox
+  port1.onmessage = (e) => inbox.push(safe(e.data, 0))
+  window.parent.postMessage(data, targetOrigin, [port2])
+}
+
+const receivedPorts: Array<{ data: unknown; port: MessagePort }> = []
+const closedPorts = new WeakSet<MessagePort>()
+
+/**
+ * Keeps every port this window receives in a message, without touching it,
+ * and notes each `close()` called on a port in this window (it wraps
+ * `MessagePort.prototype.close`). The other end of a port cannot tell that
+ * it was closed (Chromium has no `close` event on MessagePort), so this is
+ * how the receiving side shows it. See `portsReceived()`.
+ */
+function watchPorts(): void {
+  const close = MessagePort.prototype.close
+  MessagePort.prototype.close = function (this: MessagePort) {
+    closedPorts.add(this)
+    close.call(this)
+  }
+  window.addEventListener('message', (event) => {
+    for (const port of event.ports) receivedPorts.push({ data: safe(event.data, 0), port })
+  })
+}
+
+/** Since `watchPorts()`: each port received, with the message that carried it and whether it was closed. */
+function portsReceived(): Array<{ data: unknown; closed: boolean }> {
+  return receivedPorts.map(({ data, port }) => ({ data, closed: closedPorts.has(port) }))
+}
+
+/**
+ * Keeps this window's main thread busy (so every message posted to it waits
+ * in its queue) until a GET of `url` (same origin, synchronous XHR) answers
+ * 200, or `maxMs` have passed. A test releases it by creating that file
+ * (test/browser/.build/ is served on every origin).
+ */
+function blockUntil(url: string, maxMs: number): { released: boolean; ms: number } {
+  const started = performance.now()
+  while (performance.now() - started < maxMs) {
+    const xhr = new XMLHttpRequest()
+    xhr.open('GET', url, false)
+    try {
+      xhr.send()
+    } catch {
+      // A failed request is a "not yet".
+    }
+    if (xhr.status === 200) return { released: true, ms: performance.now() - started }
+  }
+  return { released: false, ms: performance.now() - started }
+}
+
 /** A real portcullis peer from this window to its parent, trying to call `greet`. */
 function fullPeer(allow: string[], target = 'parent', connectTimeout = 400): void {
   const c = open({ target, allow, remote: 'host', serve: 'victim', connectTimeout, timeout: 1000 })
@@ -574,6 +684,10 @@ Object.assign(globalThis, {
     adaptive,
     barrage,
     forgeHandshake,
+    offerPort,
+    watchPorts,
+    portsReceived,
+    blockUntil,
     startFlood,
     stopFlood,
     fullPeer,
@@ -658,6 +772,42 @@ const scenarios: Record<string, () => void> = {
       )
     })
     document.body.append(iframe)
+  },
+
+  /**
+   * The middle of a chain: frames `?inner=` (a URL: a victim `child` page) as
+   * #inner and connects to it (remote victimApi, allowing that URL's origin),
+   * and serves relayApi to its parent, allowing `?allow=`, with `?debug=1`.
+   * `t.innerReady` becomes 'open' once the inner connection is; `t.caught`
+   * collects each error the relay got back from the inner victim.
+   */
+  relay() {
+    const src = params.get('inner') ?? 'about:blank'
+    const iframe = document.createElement('iframe')
+    iframe.id = iframe.name = 'inner'
+    iframe.src = src
+    iframe.addEventListener(
+      'load',
+      () => {
+        inner = connect({
+          target: iframe,
+          allowedOrigins: [new URL(src).origin],
+          remote: victimApi,
+          connectTimeout: 60_000,
+        } as unknown as Parameters<typeof connect>[0]) as Connection<any, any>
+        inner.ready.then(
+          () => {
+            rec.innerReady = 'open'
+          },
+          (error: { code?: string }) => {
+            rec.innerReady = String(error.code)
+          },
+        )
+      },
+      { once: true },
+    )
+    document.body.append(iframe)
+    open({ target: 'parent', allow: list('allow'), serve: 'relay', debug: flag('debug'), connectTimeout: 60_000 })
   },
 
   /** The rogue peer towards its parent, whose origin is `?parent=`; `globalThis.rogue` drives it. */

@@ -23,14 +23,7 @@ import type { Rejection, RejectionSink, Transport } from './transport/transport.
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
 /** Why the state last changed. */
-export type StateCause =
-  | 'connect'
-  | 'handshake'
-  | 'connect-timeout'
-  | 'version-mismatch'
-  /** This page was hidden (navigation, or the back/forward cache); it seeks the peer again if shown. */
-  | 'page-hidden'
-  | DisconnectReason
+export type StateCause = 'connect' | 'handshake' | 'connect-timeout' | 'version-mismatch' | DisconnectReason
 
 export type StateListener = (state: ConnectionState, cause: StateCause) => void
 
@@ -106,6 +99,7 @@ const CAUSE_MESSAGES: Record<DisconnectReason, string> = {
   'peer-gone': 'the peer window is gone (iframe removed or popup closed)',
   'peer-reloaded': 'the peer page reloaded',
   'origin-changed': 'the peer navigated to an origin that is not allowed',
+  'page-hidden': 'this page was hidden (navigation or the back/forward cache)',
 }
 
 function disconnected(reason: DisconnectReason): DisconnectedError {
@@ -128,6 +122,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   private connectTimer: ReturnType<typeof setTimeout> | undefined
   private peerWatch: ReturnType<typeof setInterval> | undefined
   private everOpened = false
+  // Counts state changes, so a notice overtaken by a newer one stops.
+  private transitions = 0
   // The origin of the last message the peer window sent from a disallowed origin.
   private refusedPeerOrigin: string | undefined
   private readonly removeHostListeners: () => void
@@ -219,7 +215,12 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (this.currentState === state && this.currentCause === cause) return
     this.currentState = state
     this.currentCause = cause
+    const transition = ++this.transitions
     for (const listener of [...this.stateListeners]) {
+      // A listener changed the state again (close() on 'open', say): the
+      // listeners still to hear this notice hear the newer one instead, never
+      // 'closed' and then 'open'.
+      if (this.transitions !== transition) return
       try {
         listener(state, cause)
       } catch (error) {
@@ -239,6 +240,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     // A new page without an unload notice from the old one (a crash, a lost message):
     // still pass through reconnecting, so every transition is observable.
     if (reconnect) this.lose('peer-reloaded')
+    // A state listener may have closed the connection on 'reconnecting'.
+    if (this.state === 'closed') {
+      transport.close()
+      return
+    }
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
     this.connectTimer = undefined
     this.session = new Session(transport, {
@@ -346,7 +352,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (host === undefined || typeof host.addEventListener !== 'function') return () => {}
     const onHide = (): void => {
       if (this.session === undefined) return
-      this.session.end(disconnected('closed'), 'unload')
+      this.session.end(disconnected('page-hidden'), 'unload')
       this.session = undefined
       this.readyDeferred = deferred()
       this.setState('reconnecting', 'page-hidden')

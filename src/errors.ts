@@ -91,6 +91,8 @@ export type DisconnectReason =
   | 'peer-gone'
   | 'peer-reloaded'
   | 'origin-changed'
+  /** This page was hidden (navigation, or the back/forward cache); the connection seeks the peer again if it is shown. */
+  | 'page-hidden'
 
 /** The connection closed, or the peer went away, while a call was in flight. */
 export class DisconnectedError extends PortcullisError {

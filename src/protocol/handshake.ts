@@ -62,11 +62,20 @@ export class Handshake {
     this.announce()
   }
 
-  /** Stops every timer and closes every offered port. The link is the caller's to close. */
+  /**
+   * Stops every timer and closes every offered port. The link is the caller's to close.
+   * A peer may already have adopted a port whose fin is still on its way: it
+   * hears the close notice, instead of staying open on a port nobody reads.
+   */
   stop(): void {
     this.stopped = true
     this.clearRetry()
-    for (const offer of this.offered.values()) offer.close()
+    for (const offer of this.offered.values()) {
+      try {
+        offer.post({ k: 'x', r: 'closed' })
+      } catch {}
+      offer.close()
+    }
     this.offered.clear()
   }
 

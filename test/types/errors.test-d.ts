@@ -56,6 +56,7 @@ describe('error classes', () => {
     expectTypeOf<DisconnectedError['reason']>().toEqualTypeOf<DisconnectReason>()
     expectTypeOf<'peer-gone'>().toExtend<DisconnectReason>()
     expectTypeOf<'closed'>().toExtend<DisconnectReason>()
+    expectTypeOf<'page-hidden'>().toExtend<DisconnectReason>()
   })
 
   it('fields are read-only', () => {

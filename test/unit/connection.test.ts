@@ -373,7 +373,8 @@ describe('a connection against a hand-driven peer', () => {
     const inFlight = remote.add(1, 2)
     await until(() => lastCall(peer) !== undefined)
     window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))
-    expect(await rejection(inFlight)).toBeInstanceOf(DisconnectedError)
+    // Not 'closed': the connection is not, and comes back if the page is shown again.
+    expect(await rejection(inFlight)).toMatchObject({ name: 'DisconnectedError', reason: 'page-hidden' })
     await until(() => peer.received.some((m) => m.k === 'x'))
     expect(peer.received.find((m) => m.k === 'x')).toEqual({ k: 'x', r: 'unload' })
     expect(states.at(-1)).toBe('reconnecting:page-hidden')
@@ -393,6 +394,36 @@ describe('a connection against a hand-driven peer', () => {
     window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
     await conn.ready
     expect(states).toEqual(['open:handshake', 'reconnecting:page-hidden', 'open:peer-reloaded'])
+  })
+
+  it('close() from a listener of reconnecting, while the reloaded peer opens a new session, stays closed', async () => {
+    const { peer, conn, states } = setup()
+    await conn.ready
+    conn.onStateChange((state) => {
+      if (state === 'reconnecting') conn.close()
+    })
+    // The reloaded page's SYN, without an unload notice from the old one.
+    peer.nonce = '~~'
+    peer.syn()
+    await until(() => conn.state === 'closed')
+    await turns()
+    expect(states).toEqual(['open:handshake', 'reconnecting:peer-reloaded', 'closed:closed'])
+    expect(conn.state).toBe('closed')
+    const before = peer.received.length
+    await expect(conn.remote.add(1, 2)).rejects.toMatchObject({ name: 'DisconnectedError', reason: 'closed' })
+    await turns()
+    expect(peer.received.slice(before).filter((m) => m.k === 'c')).toEqual([])
+  })
+
+  it('a listener never hears a notice that a newer state change overtook', async () => {
+    const { conn } = setup()
+    const heard: string[] = []
+    conn.onStateChange((state) => {
+      if (state === 'open') conn.close()
+    })
+    conn.onStateChange((state, cause) => heard.push(`${state}:${cause}`))
+    await until(() => conn.state === 'closed')
+    expect(heard).toEqual(['closed:closed'])
   })
 
   it('a pagehide before the handshake changes nothing', () => {

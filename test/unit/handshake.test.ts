@@ -261,7 +261,7 @@ describe('Handshake', () => {
     expect(follower.sessions).toHaveLength(1)
   })
 
-  it('stop() closes every port it offered and not yet handed over', async () => {
+  it('stop() tells every port it offered that it closes, then closes it', async () => {
     const [la] = memoryPair()
     nextNonce('zzz')
     const leader = side(la)
@@ -274,12 +274,19 @@ describe('Handshake', () => {
     expect(send).toHaveBeenCalledTimes(2)
     expect(send.mock.calls[0]![0]).toEqual({ pc: PROTOCOL_VERSION, k: 'a', n: 'aaa', l: 'zzz', c: '' })
     const closed = vi.fn()
+    const heard: unknown[] = []
     for (const p of offered) {
       ports.push(p)
       p.addEventListener('close', closed)
+      // A follower may have adopted the port already, its fin still on the way.
+      p.onmessage = (event) => heard.push(event.data)
     }
     leader.handshake.stop()
     await until(() => closed.mock.calls.length === 2, 'both offered ports to close')
+    expect(heard).toEqual([
+      { k: 'x', r: 'closed' },
+      { k: 'x', r: 'closed' },
+    ])
   })
 
   it('remembers at most 64 offered ports, closing the oldest', async () => {

@@ -22,7 +22,7 @@ export interface JsonpClientOptions {
   timeout?: number
   /** Longest request URL, in characters (default 8192). Longer calls fail with `LimitError` before any script exists. */
   maxUrlLength?: number
-  /** The document the scripts go into (default: the global `document`). */
+  /** The document the scripts go into (default: the global `document`); the callbacks live on its window. */
   document?: Document
 }
 
@@ -78,7 +78,9 @@ export function jsonpClient<C extends Contract>(contract: C, options: JsonpClien
   const shown = `${endpoint.origin}${endpoint.pathname}`
   const timeout = positive(where, 'timeout', options.timeout, DEFAULT_TIMEOUT, true)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
-  const scope = globalThis as unknown as Record<string, unknown>
+  // The script runs in the document's own window, which is where it looks for the callback.
+  const scope = doc.defaultView as unknown as Record<string, unknown> | null
+  if (scope === null) throw new TypeError(`${where}: options.document has no window (it is not displayed in a frame)`)
 
   const start: StartCall = (message, exchange) => {
     const name = callbackName()
@@ -126,8 +128,14 @@ export function jsonpClient<C extends Contract>(contract: C, options: JsonpClien
         )
     })
     scope[name] = callback
-    script.src = src
-    ;(doc.head ?? doc.documentElement).append(script)
+    try {
+      script.src = src
+      ;(doc.head ?? doc.documentElement).append(script)
+    } catch (error) {
+      // A Trusted Types policy refusing the URL, a document with no root: nothing was sent.
+      delete scope[name]
+      throw error
+    }
     return () => {
       called = true
       script.remove()

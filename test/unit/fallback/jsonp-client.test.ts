@@ -160,6 +160,41 @@ describe('jsonpClient', () => {
     expect(scripts()).toEqual([])
   })
 
+  it('with options.document of another window, the callback lives in that window, where the script runs', async () => {
+    const frame = document.createElement('iframe')
+    document.body.append(frame)
+    const inner = frame.contentWindow as unknown as Record<string, ((data: unknown) => void) | undefined> & Window
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc', document: inner.document })
+    const pending = remote.add(1, 2)
+    const script = inner.document.querySelector<HTMLScriptElement>('script[data-portcullis="jsonp"]')!
+    const name = new URL(script.src).searchParams.get('callback')!
+    expect(scope[name]).toBeUndefined()
+    inner[name]!({ k: 'r', v: 3 })
+    expect(await pending).toBe(3)
+    expect(inner[name]).toBeUndefined()
+    frame.remove()
+    const detached = document.implementation.createHTMLDocument('')
+    expect(() => jsonpClient(api, { url: 'https://api.example/rpc', document: detached })).toThrow(/has no window/)
+  })
+
+  it('leaves no global behind when the script cannot even be set up (a Trusted Types policy, say)', async () => {
+    const remote = jsonpClient(api, { url: 'https://api.example/rpc' })
+    const descriptor = Object.getOwnPropertyDescriptor(HTMLScriptElement.prototype, 'src')!
+    Object.defineProperty(HTMLScriptElement.prototype, 'src', {
+      ...descriptor,
+      set() {
+        throw new TypeError("This document requires 'TrustedScriptURL' assignment.")
+      },
+    })
+    try {
+      await expect(remote.add(1, 2)).rejects.toThrow(/TrustedScriptURL/)
+    } finally {
+      Object.defineProperty(HTMLScriptElement.prototype, 'src', descriptor)
+    }
+    expect(globals()).toEqual([])
+    expect(scripts()).toEqual([])
+  })
+
   it('checks its options', () => {
     expect(() => jsonpClient(api, null as never)).toThrow(TypeError)
     expect(() => jsonpClient(api, { url: 'javascript:alert(1)' })).toThrow(/http: or https:/)

@@ -238,8 +238,15 @@ describe('npm run demo', () => {
     // No console error and no uncaught error in the page or its frames. Classic WebDriver (WebKit)
     // has no events, so recordConsole() is null there and this one check runs in Chromium and Firefox only.
     // (The demo sets zod's `jitless`, so its strict CSP sees no eval probe: Firefox would report one.)
+    // One report is the defence itself: a SYN addressed to the widget's origin (the shop's, or the
+    // attacker's) that reaches the widget frame while it still holds its initial about:blank, of
+    // the shop's origin. It happens under load (seen once, in Firefox); the browser drops the
+    // message and says so.
+    const dropped = /target origin provided \(.*\) does not match the recipient window.s origin/
     if (lines) {
-      expect(lines.filter((line) => line.startsWith('error: ') || line.startsWith('pageerror: '))).toEqual([])
+      expect(
+        lines.filter((line) => (line.startsWith('error: ') || line.startsWith('pageerror: ')) && !dropped.test(line)),
+      ).toEqual([])
     }
   })
 })

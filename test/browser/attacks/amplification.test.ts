@@ -17,7 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
-import { addAttackFrame, openAttackPage, read, run, waitFor } from './support.js'
+import { addAttackFrame, openAttackPage, read, receivedCalls, run, sentCalls, tracedPair, waitFor } from './support.js'
 
 let driver: Driver
 const { A, B } = origins()
@@ -86,26 +86,11 @@ async function rogueSession(victim: Record<string, unknown> = {}): Promise<{ pag
 }
 
 /** Parent A (options `parent`) and a real child B (query params `child`), both traced; one call made. */
-async function pair(
-  parent: Record<string, unknown> = {},
-  child: Record<string, string> = {},
-): Promise<{ page: PageHandle; child: Context }> {
-  const { page } = await openAttackPage(driver, A)
-  const frame = await addAttackFrame(page, B, 'child', { allow: A, trace: '1', ...child }, 'child')
-  await run(
-    page,
-    `(attack.open(${json({ target: 'child', allow: [B], serve: 'host', remote: 'victim', trace: true, ...parent })}), 0)`,
-  )
-  expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
-  return { page, child: frame }
-}
+const pair = (parent: Record<string, unknown> = {}, child: Record<string, string> = {}) =>
+  tracedPair(driver, A, B, parent, child)
 
 const limitRejections = (frame: Context) =>
   read<number>(frame, `t.rejections.filter((r) => r.reason === 'limit').length`)
-const sentCalls = (page: PageHandle) =>
-  read<string[]>(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
-const receivedCalls = (child: Context) =>
-  read<string[]>(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
 
 /** The rogue's record of the victim's reply to the call it made with id `id`. */
 const replyTo = (id: string) => `t.portInbox.find((m) => m && (m.k === 'r' || m.k === 'e') && m.i === ${json(id)})`
@@ -162,27 +147,22 @@ describe.concurrent('amplification', () => {
     await page.close()
   })
 
-  it('an error reply carrying 2 MiB of data, to a victim limited to 1 MiB, rejects the call with LimitError, not RemoteError', async () => {
-    const { page } = await rogueSession({ maxMessageBytes: MiB })
-    const result = await run(page, `attack.call('echo', ['blob'], { timeout: 10000 })`)
-    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
-    expect(result).not.toHaveProperty('data')
-    expect(result.ms).toBeLessThan(3000)
-    expect(await limitRejections(page)).toBe(1)
-    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
-    await page.close()
-  })
-
-  it('an error reply whose data is a wide object DAG (6 levels of 30 keys) rejects the call with LimitError', async () => {
-    const { page } = await rogueSession({ maxMessageBytes: MiB })
-    const result = await run(page, `attack.call('echo', ['wide'], { timeout: 10000 })`)
-    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
-    expect(result).not.toHaveProperty('data')
-    expect(result.ms).toBeLessThan(3000)
-    expect(await limitRejections(page)).toBe(1)
-    expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
-    await page.close()
-  })
+  it.each([
+    ['blob', 'carrying 2 MiB of data'],
+    ['wide', 'whose data is a wide object DAG (6 levels of 30 keys)'],
+  ])(
+    'an error reply (%s) %s, to a victim limited to 1 MiB, rejects the call with LimitError, not RemoteError',
+    async (reply) => {
+      const { page } = await rogueSession({ maxMessageBytes: MiB })
+      const result = await run(page, `attack.call('echo', [${json(reply)}], { timeout: 10000 })`)
+      expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+      expect(result).not.toHaveProperty('data')
+      expect(result.ms).toBeLessThan(3000)
+      expect(await limitRejections(page)).toBe(1)
+      expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
+      await page.close()
+    },
+  )
 
   it('a handler that throws an Error with a 2 MiB own property, on a side limited to 1 MiB: the error is not sent, the caller gets LimitError', async () => {
     const { page, child } = await pair({}, { maxBytes: String(MiB) })

@@ -6,8 +6,8 @@
  * slips through (a peer with higher limits) with a clear error, not a hang.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
-import { addAttackFrame, openAttackPage, read, run } from './support.js'
+import { type Driver, launch, origins } from '../harness/driver.js'
+import { read, receivedCalls, run, sentCalls, tracedPair } from './support.js'
 
 let driver: Driver
 const { A, B } = origins()
@@ -22,25 +22,8 @@ afterAll(async () => {
 })
 
 /** Parent A (options `parent`) and child B (query params `child`), both traced; one call made. */
-async function pair(
-  parent: Record<string, unknown> = {},
-  child: Record<string, string> = {},
-): Promise<{ page: PageHandle; child: Context }> {
-  const { page } = await openAttackPage(driver, A)
-  const frame = await addAttackFrame(page, B, 'child', { allow: A, trace: '1', ...child }, 'child')
-  await run(
-    page,
-    `(attack.open(${json({ target: 'child', allow: [B], serve: 'host', remote: 'victim', trace: true, ...parent })}), 0)`,
-  )
-  expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
-  return { page, child: frame }
-}
-
-/** The calls the child received on the session, from its trace. */
-const received = (child: Context) =>
-  read<string[]>(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
-const sentCalls = (page: PageHandle) =>
-  read<string[]>(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
+const pair = (parent: Record<string, unknown> = {}, child: Record<string, string> = {}) =>
+  tracedPair(driver, A, B, parent, child)
 
 describe.concurrent('limits', () => {
   it('a 50 MB string and a 3000-deep object fail at the caller with LimitError, fast, and nothing is posted', async () => {
@@ -51,7 +34,7 @@ describe.concurrent('limits', () => {
       expect(result.ms).toBeLessThan(500)
     }
     expect(await sentCalls(page)).toEqual(['add'])
-    expect(await received(child)).toEqual(['add'])
+    expect(await receivedCalls(child)).toEqual(['add'])
     expect(await read(child, 't.counts')).toEqual({ add: 1 })
     // The connection is unharmed.
     expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
@@ -74,7 +57,7 @@ describe.concurrent('limits', () => {
     )
     expect(emitted).toBe('LIMIT')
     expect(await sentCalls(page)).toEqual(['add', 'echo', 'echo'])
-    expect(await received(child)).toEqual(['add', 'echo', 'echo'])
+    expect(await receivedCalls(child)).toEqual(['add', 'echo', 'echo'])
     await page.close()
   })
 

@@ -42,6 +42,33 @@ export async function addAttackFrame(
 }
 
 /**
+ * Parent page at `parentOrigin` (connection options `parent`) and a real
+ * victim child at `childOrigin` (query params `child`), both traced; resolves
+ * once a first call went through.
+ */
+export async function tracedPair(
+  driver: Driver,
+  parentOrigin: string,
+  childOrigin: string,
+  parent: Record<string, unknown> = {},
+  child: Record<string, string> = {},
+): Promise<{ page: PageHandle; child: Context }> {
+  const { page } = await openAttackPage(driver, parentOrigin)
+  const frame = await addAttackFrame(page, childOrigin, 'child', { allow: parentOrigin, trace: '1', ...child }, 'child')
+  const options = { target: 'child', allow: [childOrigin], serve: 'host', remote: 'victim', trace: true, ...parent }
+  await run(page, `(attack.open(${JSON.stringify(options)}), 0)`)
+  const first = await run(page, `attack.call('add', [1, 1])`)
+  if (first?.ok !== true || first.value !== 2) throw new Error(`the pair did not connect: ${JSON.stringify(first)}`)
+  return { page, child: frame }
+}
+
+/** The methods a traced page called, and those a traced child received, from their traces. */
+export const sentCalls = (page: Context): Promise<string[]> =>
+  read(page, `t.trace.filter((e) => e.direction === 'send' && e.kind === 'call').map((e) => e.method)`)
+export const receivedCalls = (child: Context): Promise<string[]> =>
+  read(child, `t.trace.filter((e) => e.direction === 'receive' && e.kind === 'call').map((e) => e.method)`)
+
+/**
  * A document that runs the attacks bundle without a URL of its own (srcdoc,
  * data:, blob:, about:blank): the scenario and its params are inlined, the
  * scripts are loaded from `origin`.

@@ -359,7 +359,8 @@ describe('connectWithFallback', () => {
     await expect(conn.remote.add(1, 2)).rejects.toMatchObject({ name: 'DisconnectedError' })
   })
 
-  it('falls back when the handshake times out; calls made meanwhile wait for the choice', async () => {
+  /** connectWithFallback towards a framed page that never answers the handshake. */
+  function silentPeer(connectTimeout: number) {
     const iframe = document.createElement('iframe')
     document.body.append(iframe)
     const { doc, frames } = fakeDocument()
@@ -367,9 +368,14 @@ describe('connectWithFallback', () => {
       target: iframe,
       allowedOrigins: ['https://widget.example'],
       remote: api,
-      connectTimeout: 30,
+      connectTimeout,
       fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc },
     })
+    return { iframe, frames, conn }
+  }
+
+  it('falls back when the handshake times out; calls made meanwhile wait for the choice', async () => {
+    const { iframe, frames, conn } = silentPeer(30)
     expect(conn.transport).toBe('pending')
     expect(conn.connection).toBeDefined()
     const early = conn.remote.add(1, 2)
@@ -384,16 +390,7 @@ describe('connectWithFallback', () => {
   })
 
   it('a call made while the choice is pending keeps its own timeout and signal', async () => {
-    const iframe = document.createElement('iframe')
-    document.body.append(iframe)
-    const { doc, frames } = fakeDocument()
-    const conn = connectWithFallback({
-      target: iframe,
-      allowedOrigins: ['https://widget.example'],
-      remote: api,
-      connectTimeout: 60_000,
-      fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc },
-    })
+    const { iframe, frames, conn } = silentPeer(60_000)
     const timedOut = conn.remote.add.with({ timeout: 20 })(1, 2)
     await expect(timedOut).rejects.toMatchObject({
       name: 'TimeoutError',

@@ -147,6 +147,18 @@ describe('exceeds (size and depth limits)', () => {
     expect(exceeds([{}, [], {}], { maxBytes: 32, maxDepth: 3 })).toBeUndefined()
   })
 
+  it('a sparse array of length 2^32 - 1 (a few bytes on the wire) stops after maxBytes / 8 steps', () => {
+    let reads = 0
+    const sparse = new Proxy(Object.assign([], { length: 2 ** 32 - 1 }), {
+      get(target, key, receiver) {
+        if (key !== 'length' && ++reads > 100_000) throw new Error('the walk went on and on')
+        return Reflect.get(target, key, receiver)
+      },
+    })
+    expect(exceeds(sparse, { maxBytes: 8000, maxDepth: 3 })).toBe('more than 8000 bytes')
+    expect(reads).toBeLessThanOrEqual(8000 / 8)
+  })
+
   it("counts an array's named properties, which structured clone copies too", () => {
     expect(exceeds(Object.assign([1], { big: 'x'.repeat(200) }), small)).toBe('more than 100 bytes')
     let deep: unknown = 1

@@ -3,7 +3,8 @@
  * value is small on the wire and huge to walk.
  *
  * - Structured clone keeps shared references, so `a = [a, a]` sixty times is
- *   sixty arrays on the wire and 2^60 paths to anyone who walks it as a tree.
+ *   sixty arrays on the wire and 2^60 paths to anyone who walks it as a tree;
+ *   an empty array of length 2^32 - 1 is a few bytes and 4e9 holes.
  *   A rogue peer on the private port sends such values (arrays, and objects
  *   whose every key points at the next level) as call arguments, as an event
  *   payload and as the result of the victim's own call: each is refused on
@@ -40,6 +41,7 @@ afterAll(async () => {
  * - objects: 12 levels of 8 keys, each pointing at the next level: 8^12 paths.
  * - wide: 6 levels of 30 keys: 30^6 paths.
  * - props: `[1]` with a named property holding 2000 characters.
+ * - sparse: an empty array of length 2^32 - 1: a few bytes on the wire, 4e9 holes to walk.
  */
 const BUILDERS = `(() => {
   const build = {
@@ -50,6 +52,7 @@ const BUILDERS = `(() => {
       return o
     },
     props() { return Object.assign([1], { big: 'x'.repeat(2000) }) },
+    sparse() { const a = []; a.length = 2 ** 32 - 1; return a },
   }
   const replies = {
     arrays: (i) => ({ k: 'r', i, v: build.arrays() }),
@@ -103,17 +106,16 @@ async function rogueGreets(rogue: Context, id: string): Promise<unknown> {
 }
 
 describe.concurrent('amplification', () => {
-  it('a DAG (2^60 paths in 61 arrays; 8^12 in 12 objects) as call arguments is refused on receipt and the handler never runs', async () => {
+  it('a DAG (2^60 paths in 61 arrays; 8^12 in 12 objects) or a sparse array of length 2^32 - 1 as call arguments is refused on receipt and the handler never runs', async () => {
     const { page, rogue } = await rogueSession()
-    // Objects first: today's byte count already stops them; the arrays spend no bytes at all.
-    for (const shape of ['objects', 'arrays']) {
+    for (const shape of ['objects', 'arrays', 'sparse']) {
       const id = `dag-call-${shape}`
       await run(rogue, `(rogue.send({ k: 'c', i: ${json(id)}, m: 'echo', a: [build.${shape}()] }), 0)`)
       await waitFor(rogue, `${replyTo(id)} !== undefined`)
       expect(await read(rogue, replyTo(id))).toMatchObject({ k: 'e', i: id, e: { n: 'LimitError', c: 'LIMIT' } })
     }
     expect(await read(page, 't.counts.echo')).toBeUndefined()
-    expect(await limitRejections(page)).toBe(2)
+    expect(await limitRejections(page)).toBe(3)
     // The victim still serves and still calls.
     expect(await rogueGreets(rogue, 'after')).toMatchObject({ k: 'r', v: 'hello rogue' })
     expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })

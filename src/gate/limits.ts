@@ -139,14 +139,21 @@ function overflow(): never {
 /**
  * Structured clone also copies an array's own named properties (`arr.big =
  * ...`), which the index loop does not see. Own keys list the indices first,
- * in order, then the names: read from the end, the first index ends the names.
+ * in order, then the names: when the last key is the last index there are no
+ * names, which is nearly always and costs one comparison (parsing every
+ * array's last key instead took a quarter of the walk). Otherwise, read from
+ * the end, the first index ends the names.
  */
 function walkArrayProperties(array: unknown[], depth: number): void {
   const keys = Object.keys(array)
-  for (let i = keys.length - 1; i >= 0; i--) {
+  const n = keys.length
+  // An empty array's last index would be '-1', which is a name.
+  if (n === 0 || (array.length > 0 && keys[n - 1] === String(array.length - 1))) return
+  for (let i = n - 1; i >= 0; i--) {
     const key = keys[i] as string
-    const index = Number(key)
-    if (index < array.length && String(index) === key) return
+    // '-1', '1.5' and '4294967296' are names: an index is a canonical uint32 below the length.
+    const index = Number(key) >>> 0
+    if (String(index) === key && index < array.length) return
     spend(key.length)
     walk((array as unknown as Record<string, unknown>)[key], depth)
   }

@@ -172,6 +172,11 @@ describe('exceeds (size and depth limits)', () => {
     expect(exceeds(sparse, { maxBytes: 8 * 4 + 1, maxDepth: 3 })).toBe('more than 33 bytes')
     const huge = Object.assign([], { '4294967296': 'x'.repeat(200) })
     expect(exceeds(huge, small)).toBe('more than 100 bytes')
+    // Names that look numeric are names all the same (and '-1' is not the last index of an empty array).
+    for (const name of ['-1', '1.5', '-0', '01', '4294967295']) {
+      expect(exceeds(Object.assign([], { [name]: 'x'.repeat(200) }), small)).toBe('more than 100 bytes')
+      expect(exceeds(Object.assign([1, 2], { [name]: 'x'.repeat(200) }), small)).toBe('more than 100 bytes')
+    }
   })
 
   it('a getter that sends a message of its own does not disturb the walk it interrupts', () => {

@@ -40,7 +40,7 @@ afterAll(async () => {
  * - arrays: `a = [a, a]`, 60 times: 61 arrays on the wire, 2^60 paths.
  * - objects: 12 levels of 8 keys, each pointing at the next level: 8^12 paths.
  * - wide: 6 levels of 30 keys: 30^6 paths.
- * - props: `[1]` with a named property holding 2000 characters.
+ * - props: `[1]` with a named property (`big`, or a numeric-looking name) holding 2000 characters.
  * - sparse: an empty array of length 2^32 - 1: a few bytes on the wire, 4e9 holes to walk.
  */
 const BUILDERS = `(() => {
@@ -51,7 +51,7 @@ const BUILDERS = `(() => {
       for (let i = 0; i < levels; i++) { const n = {}; for (let k = 0; k < keys; k++) n['k' + k] = o; o = n }
       return o
     },
-    props() { return Object.assign([1], { big: 'x'.repeat(2000) }) },
+    props(name = 'big') { return Object.assign([1], { [name]: 'x'.repeat(2000) }) },
     sparse() { const a = []; a.length = 2 ** 32 - 1; return a },
   }
   const replies = {
@@ -209,17 +209,20 @@ describe.concurrent('amplification', () => {
     // As the result of the victim's call.
     const result = await run(page, `attack.call('echo', ['props'], { timeout: 10000 })`)
     expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
-    // As the arguments of a call to the victim.
-    await run(rogue, `(rogue.send({ k: 'c', i: 'props-call', m: 'echo', a: [build.props()] }), 0)`)
-    await waitFor(rogue, `${replyTo('props-call')} !== undefined`)
-    expect(await read(rogue, replyTo('props-call'))).toMatchObject({ k: 'e', e: { n: 'LimitError', c: 'LIMIT' } })
+    // As the arguments of a call to the victim; '-1' and '1.5' are names too, not indices.
+    for (const name of ['big', '-1', '1.5']) {
+      const id = `props-call-${name}`
+      await run(rogue, `(rogue.send({ k: 'c', i: ${json(id)}, m: 'echo', a: [build.props(${json(name)})] }), 0)`)
+      await waitFor(rogue, `${replyTo(id)} !== undefined`)
+      expect(await read(rogue, replyTo(id))).toMatchObject({ k: 'e', e: { n: 'LimitError', c: 'LIMIT' } })
+    }
     expect(await read(page, 't.counts.echo')).toBeUndefined()
     // As an event payload (its schema would strip the extra key).
     await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: 'props', extra: build.props() } }), 0)`)
     await run(rogue, `(rogue.send({ k: 'v', m: 'note', d: { text: 'after' } }), 0)`)
     await waitFor(page, `t.events.length > 0 && t.events[t.events.length - 1].payload.text === 'after'`)
     expect(await read(page, 't.events')).toEqual([{ name: 'note', payload: { text: 'after' } }])
-    expect(await limitRejections(page)).toBe(3)
+    expect(await limitRejections(page)).toBe(5)
     expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
     await page.close()
   })

@@ -43,9 +43,10 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
   /** Receives every message sent and received on the session. Off (and free) by default. */
   trace?: TraceSink
   /**
-   * Largest message, in estimated bytes (string lengths plus binary byte
-   * lengths plus 8 per other value), checked before sending and on receipt
-   * (default 32 MiB).
+   * Largest message, in estimated bytes (8 per value, plus string lengths,
+   * BigInt digits and binary byte lengths), checked before sending and on
+   * receipt (default 32 MiB). Must be finite: the limit is also what bounds
+   * the work of measuring a hostile message.
    */
   maxMessageBytes?: number
   /** Deepest nesting of a message, checked before sending and on receipt (default 100). */
@@ -144,6 +145,18 @@ function checkMaxDepth(value: number | undefined): number {
   return depth
 }
 
+// Shared references let a few hundred bytes hold 2^60 paths: the walk stops
+// only because every step spends from a finite budget (see gate/limits.ts).
+function checkMaxBytes(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_LIMITS.maxBytes
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(
+      `connect(): maxMessageBytes must be a finite positive number, got ${String(value)} (without a limit, measuring a message of shared references could take forever)`,
+    )
+  }
+  return value
+}
+
 function checkPositive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
@@ -197,7 +210,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   const timeout = checkPositive('timeout', options.timeout, DEFAULT_TIMEOUT)
   const connectTimeout = checkPositive('connectTimeout', options.connectTimeout, DEFAULT_TIMEOUT)
   const limits = {
-    maxBytes: checkPositive('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes),
+    maxBytes: checkMaxBytes(options.maxMessageBytes),
     maxDepth: checkMaxDepth(options.maxDepth),
   }
 

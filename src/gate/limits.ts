@@ -13,7 +13,7 @@
  * value's shape: no more than a legitimate message at the limit.
  */
 export interface Limits {
-  /** Estimated bytes: string lengths plus binary byte lengths plus 8 per other value, object and array. */
+  /** Estimated bytes: 8 per value (string, number, object, array...), plus string lengths, BigInt digits and binary byte lengths. */
   readonly maxBytes: number
   /** Nesting depth of objects, arrays, maps and sets. */
   readonly maxDepth: number
@@ -79,26 +79,39 @@ function spendBuffer(buffer: ArrayBufferLike): void {
   spend(buffer.byteLength)
 }
 
+/**
+ * Every value costs 8 bytes, strings (even empty ones) included: an array of
+ * a million '' is still a million slots to clone and walk. The budget is
+ * checked after every value, so a sparse array of length 2^32 stops after
+ * `maxBytes / 8` steps like any other.
+ */
 function walk(value: unknown, depthLeft: number): void {
-  if (typeof value === 'string') {
-    spend(value.length)
-    return
-  }
-  spend(PRIMITIVE_BYTES)
-  if (typeof value === 'object' && value !== null) walkObject(value, depthLeft)
+  left -= PRIMITIVE_BYTES
+  if (typeof value === 'string') left -= value.length
+  else if (typeof value === 'object' && value !== null) {
+    if (left < 0) overflow()
+    walkObject(value, depthLeft)
+  } else if (typeof value === 'bigint') left -= bigintBytes(value)
+  if (left < 0) overflow()
 }
 
-/**
- * The children of arrays and plain objects (nearly everything a message
- * holds) are charged inline, without a call per string or number: a third
- * less time per walk. The budget is still checked after every child, so a
- * sparse array of length 2^32 stops after `maxBytes / 8` steps like any other.
- */
+const LARGE_BIGINT = 1n << 64n
+
+/** Structured clone copies every digit, and a BigInt may have a billion bits. */
+function bigintBytes(value: bigint): number {
+  const magnitude = value < 0n ? -value : value
+  if (magnitude < LARGE_BIGINT) return 0
+  // What is left of the budget, shifted out, leaves nothing unless the number
+  // is over it: no string of a huge number is ever made.
+  if (left < 0 || magnitude >> BigInt(Math.floor(left) * 8) !== 0n) return left + 1
+  return Math.ceil(magnitude.toString(16).length / 2)
+}
+
 function walkObject(value: object, depthLeft: number): void {
   if (depthLeft <= 0) throw new Excess(`nesting deeper than ${maxDepth} levels`)
   const depth = depthLeft - 1
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) walkChild(value[i], depth)
+    for (let i = 0; i < value.length; i++) walk(value[i], depth)
     walkArrayProperties(value, depth)
     return
   }
@@ -109,7 +122,7 @@ function walkObject(value: object, depthLeft: number): void {
     // counted too, which can only over-estimate.
     for (const key in value) {
       left -= key.length
-      walkChild((value as Record<string, unknown>)[key], depth)
+      walk((value as Record<string, unknown>)[key], depth)
     }
     return
   }
@@ -118,18 +131,6 @@ function walkObject(value: object, depthLeft: number): void {
     spend(key.length)
     walk((value as Record<string, unknown>)[key], depth)
   }
-}
-
-function walkChild(item: unknown, depth: number): void {
-  if (typeof item === 'string') left -= item.length
-  else {
-    left -= PRIMITIVE_BYTES
-    if (typeof item === 'object' && item !== null) {
-      if (left < 0) overflow()
-      walkObject(item, depth)
-    }
-  }
-  if (left < 0) overflow()
 }
 
 function overflow(): never {
@@ -177,6 +178,13 @@ function walkSpecial(value: object, depth: number): boolean {
     spend(value.source.length)
   } else if (value instanceof String) {
     spend(value.length)
+  } else if (value instanceof BigInt) {
+    spend(bigintBytes(value.valueOf()))
+  } else if (typeof ImageData !== 'undefined' && value instanceof ImageData) {
+    // Its pixels sit behind a prototype getter that the fallback below would not see.
+    spend(value.data.byteLength)
+  } else if (typeof ImageBitmap !== 'undefined' && value instanceof ImageBitmap) {
+    spend(value.width * value.height * 4)
   } else if (typeof Blob !== 'undefined' && value instanceof Blob) {
     spend(value.size)
   } else if (value instanceof Error) {

@@ -75,6 +75,39 @@ export function parseLinkMessage(data: unknown): LinkParse {
   return { ok: false, reason: 'schema', detail: 'not a portcullis handshake message' }
 }
 
+/**
+ * The user data a session message carries (call arguments, a result, an
+ * error, an event payload), read without parsing: it is measured against the
+ * limits before the message is parsed, since parsing walks it too (`a` is an
+ * array schema, and an empty array of length 2^32 - 1 is a few bytes on the
+ * wire).
+ */
+export function payloadOf(data: unknown): unknown {
+  if (!isRecord(data)) return undefined
+  switch (data.k) {
+    case 'c':
+      return data.a
+    case 'r':
+      return data.v
+    case 'e':
+      return data.e
+    case 'v':
+      return data.d
+    default:
+      return undefined
+  }
+}
+
+// Only the declared keys are read, so this costs the same whatever the payload holds.
+const header = z.object({ k: z.enum(['c', 'r', 'e', 'v']), i: z.optional(token), m: z.optional(name) })
+export type SessionHeader = z.infer<typeof header>
+
+/** What is needed to answer a message refused before parsing: its kind, call id and method. */
+export function parseSessionHeader(data: unknown): SessionHeader | undefined {
+  const parsed = header.safeParse(data)
+  return parsed.success ? parsed.data : undefined
+}
+
 /** Reads a session message, or returns undefined when it is malformed. */
 export function parseSessionMessage(data: unknown): SessionMessage | undefined {
   const parsed = sessionMessage.safeParse(data)

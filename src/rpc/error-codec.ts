@@ -25,20 +25,38 @@ function text(value: unknown, fallback: string): string {
   return typeof value === 'string' ? value.slice(0, MAX_TEXT) : fallback
 }
 
+/**
+ * Copies already made, by depth then by value. A value shared in many places
+ * (error data is often a DAG: one `config` object under several keys) is
+ * copied once per depth instead of once per path, so six levels of a hundred
+ * shared keys cost six hundred copies, not 10^12. The copy keeps the sharing,
+ * as structured clone would, and the limits walk of the wire form then
+ * refuses it if it has too many paths.
+ */
+type Copies = Map<object, unknown>[]
+
 // Keeps what survives structured clone and means something to the caller;
 // drops functions, symbols, DOM objects and anything too deep.
-function plainData(value: unknown, depth: number): unknown {
+function plainData(value: unknown, depth: number, copies: Copies): unknown {
   if (value === null || typeof value !== 'object') {
     return typeof value === 'function' || typeof value === 'symbol' ? undefined : value
   }
   if (depth >= MAX_DATA_DEPTH) return undefined
-  if (Array.isArray(value)) return value.map((item) => plainData(item, depth + 1))
+  const made = (copies[depth] ??= new Map())
+  if (made.has(value)) return made.get(value)
+  const copy = copyOf(value, depth, copies)
+  made.set(value, copy)
+  return copy
+}
+
+function copyOf(value: object, depth: number, copies: Copies): unknown {
+  if (Array.isArray(value)) return value.map((item) => plainData(item, depth + 1, copies))
   if (value instanceof Date) return new Date(value.getTime())
   const proto = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) return undefined
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(value)) {
-    const item = plainData((value as Record<string, unknown>)[key], depth + 1)
+    const item = plainData((value as Record<string, unknown>)[key], depth + 1, copies)
     if (item !== undefined)
       Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true })
   }
@@ -47,9 +65,10 @@ function plainData(value: unknown, depth: number): unknown {
 
 function ownData(error: object): Record<string, unknown> | undefined {
   let data: Record<string, unknown> | undefined
+  const copies: Copies = []
   for (const key of Object.keys(error)) {
     if (RESERVED.has(key)) continue
-    const value = plainData((error as Record<string, unknown>)[key], 1)
+    const value = plainData((error as Record<string, unknown>)[key], 1, copies)
     if (value === undefined) continue
     data ??= {}
     Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true })
@@ -157,7 +176,8 @@ export function decodeError(wire: Record<string, unknown>, method: string, depth
     case 'ABORT':
       return new AbortError(`peer aborted "${method}": ${message}`)
   }
-  const data = typeof wire.d === 'object' && wire.d !== null ? (plainData(wire.d, 0) as Record<string, unknown>) : {}
+  const data =
+    typeof wire.d === 'object' && wire.d !== null ? (plainData(wire.d, 0, []) as Record<string, unknown>) : {}
   const cause =
     typeof wire.x === 'object' && wire.x !== null && depth < MAX_CAUSES
       ? decodeError(wire.x as Record<string, unknown>, method, depth + 1)

@@ -1,7 +1,7 @@
 import { type DisconnectedError, LimitError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
 import { Batch, isBatch, type Unsent } from '../protocol/batch.js'
-import { parseSessionMessage, type SessionMessage } from '../protocol/envelope.js'
+import { parseSessionHeader, parseSessionMessage, payloadOf, type SessionMessage } from '../protocol/envelope.js'
 import { KIND_NAMES, type TraceSink, traceEntry } from '../protocol/trace.js'
 import type { RejectionSink, Transport } from '../transport/transport.js'
 import type { Caller, Send } from './caller.js'
@@ -104,34 +104,36 @@ export class Session {
       })
       return
     }
+    // Measured before anything else reads it: the receiver's own check, so
+    // that a peer with other limits (or none) cannot push an oversize value
+    // through, not even into the envelope's parser or your trace sink.
+    const excess = exceeds(payloadOf(data), options.limits)
+    if (excess !== undefined) {
+      this.refuseOversize(data, excess)
+      return
+    }
     const message = parseSessionMessage(data)
     if (message === undefined) {
       options.onRejected({ reason: 'schema', detail: 'malformed session message' })
       return
     }
     options.trace?.(traceEntry('receive', options.channel, message))
-    if (this.overLimit(message)) return
     this.dispatch(message)
   }
 
-  /** The receiver's own check: a peer with other limits cannot push an oversize value through. */
-  private overLimit(message: SessionMessage): boolean {
+  /** Answers what can be answered of an oversize message: a call with LimitError, a reply by failing its call. */
+  private refuseOversize(data: unknown, excess: string): void {
     const { options } = this
-    const { k } = message
-    const value =
-      k === 'c' ? message.a : k === 'r' ? message.v : k === 'e' ? message.e : k === 'v' ? message.d : undefined
-    if (value === undefined) return false
-    const excess = exceeds(value, options.limits)
-    if (excess === undefined) return false
-    options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[message.k]} message)` })
-    if (message.k === 'c') {
-      const error = new LimitError(`the peer refused the arguments of "${message.m}": ${excess}`)
-      this.send({ k: 'e', i: message.i, e: encodeError(error, options.debug, true) })
-    } else if (message.k === 'r' || message.k === 'e') {
-      const what = message.k === 'r' ? 'result' : 'error'
-      options.caller.refuse(message.i, new LimitError(`the ${what} was refused on receipt: ${excess}`))
+    const head = parseSessionHeader(data)
+    options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[head?.k ?? ''] ?? 'malformed'} message)` })
+    if (head === undefined || head.i === undefined) return
+    if (head.k === 'c' && head.m !== undefined) {
+      const error = new LimitError(`the peer refused the arguments of "${head.m}": ${excess}`)
+      this.send({ k: 'e', i: head.i, e: encodeError(error, options.debug, true) })
+    } else if (head.k === 'r' || head.k === 'e') {
+      const what = head.k === 'r' ? 'result' : 'error'
+      options.caller.refuse(head.i, new LimitError(`the ${what} was refused on receipt: ${excess}`))
     }
-    return true
   }
 
   private dispatch(message: SessionMessage): void {

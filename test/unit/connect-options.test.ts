@@ -108,12 +108,21 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
     ['timeout', '1000'],
     ['connectTimeout', 0],
     ['connectTimeout', Number.NaN],
-    ['maxMessageBytes', -5],
     ['maxDepth', 0],
   ])('refuses %s: %j', (name, value) => {
     const { message } = attempt({ target: fakeWindow(PEER), allowedOrigins: [PEER], [name]: value })
     expect(message).toBe(`connect(): ${name} must be a positive number (or Infinity), got ${String(value)}`)
   })
+
+  it.each([-5, 0, Number.NaN, Number.POSITIVE_INFINITY, '1000'])(
+    'refuses maxMessageBytes: %j (the limit bounds the work of measuring, so it must be finite)',
+    (value) => {
+      const { message } = attempt({ target: fakeWindow(PEER), allowedOrigins: [PEER], maxMessageBytes: value })
+      expect(message).toBe(
+        `connect(): maxMessageBytes must be a finite positive number, got ${String(value)} (without a limit, measuring a message of shared references could take forever)`,
+      )
+    },
+  )
 
   it('refuses a channel that is not a string', () => {
     expect(attempt({ target: fakeWindow(PEER), allowedOrigins: [PEER], channel: 7 }).message).toBe(

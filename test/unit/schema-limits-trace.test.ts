@@ -147,6 +147,19 @@ describe('exceeds (size and depth limits)', () => {
     expect(exceeds([{}, [], {}], { maxBytes: 32, maxDepth: 3 })).toBeUndefined()
   })
 
+  it('every value costs 8 bytes, an empty string too; a BigInt also costs its digits, boxed or not', () => {
+    const tiny = { maxBytes: 1024, maxDepth: 3 }
+    expect(exceeds(new Array(1_000_000).fill(''), tiny)).toBe('more than 1024 bytes')
+    expect(exceeds(['', '', ''], { maxBytes: 32, maxDepth: 3 })).toBeUndefined()
+    expect(exceeds(['', '', ''], { maxBytes: 31, maxDepth: 3 })).toBe('more than 31 bytes')
+    const big = 1n << 8_000_000n // a million bytes of digits
+    for (const value of [big, -big, Object(big), [big]]) expect(exceeds(value, tiny)).toBe('more than 1024 bytes')
+    expect(exceeds(2n ** 64n - 1n, { maxBytes: 8, maxDepth: 3 })).toBeUndefined()
+    // 2^8000 is 2001 hex digits: 1001 bytes, plus 8.
+    expect(exceeds(2n ** 8000n, { maxBytes: 1009, maxDepth: 3 })).toBeUndefined()
+    expect(exceeds(2n ** 8000n, { maxBytes: 1008, maxDepth: 3 })).toBe('more than 1008 bytes')
+  })
+
   it('a sparse array of length 2^32 - 1 (a few bytes on the wire) stops after maxBytes / 8 steps', () => {
     let reads = 0
     const sparse = new Proxy(Object.assign([], { length: 2 ** 32 - 1 }), {
@@ -168,8 +181,9 @@ describe('exceeds (size and depth limits)', () => {
     const sparse: unknown[] = [1]
     sparse[2] = 3
     Object.assign(sparse, { n: 'y' })
-    expect(exceeds(sparse, { maxBytes: 8 * 4 + 2, maxDepth: 3 })).toBeUndefined()
-    expect(exceeds(sparse, { maxBytes: 8 * 4 + 1, maxDepth: 3 })).toBe('more than 33 bytes')
+    // The array and its three slots, the name, and the name's value (8 + 1).
+    expect(exceeds(sparse, { maxBytes: 8 * 4 + 1 + 9, maxDepth: 3 })).toBeUndefined()
+    expect(exceeds(sparse, { maxBytes: 8 * 4 + 9, maxDepth: 3 })).toBe('more than 41 bytes')
     const huge = Object.assign([], { '4294967296': 'x'.repeat(200) })
     expect(exceeds(huge, small)).toBe('more than 100 bytes')
     // Names that look numeric are names all the same (and '-1' is not the last index of an empty array).
@@ -187,7 +201,7 @@ describe('exceeds (size and depth limits)', () => {
       },
     }
     expect(exceeds(value, small)).toBe('more than 100 bytes')
-    expect(exceeds({ inner: 'y'.repeat(80) }, small)).toBeUndefined()
+    expect(exceeds({ inner: 'y'.repeat(75) }, small)).toBeUndefined()
   })
 
   it('refuses what cannot be measured', () => {

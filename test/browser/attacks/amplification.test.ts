@@ -42,6 +42,8 @@ afterAll(async () => {
  * - wide: 6 levels of 30 keys: 30^6 paths.
  * - props: `[1]` with a named property (`big`, or a numeric-looking name) holding 2000 characters.
  * - sparse: an empty array of length 2^32 - 1: a few bytes on the wire, 4e9 holes to walk.
+ * - blanks, bigint, image, bitmap: a million empty strings, a 1.25 MB BigInt, a 4 MiB
+ *   ImageData and ImageBitmap (pixels that no own property may show): cheap to describe, dear to clone.
  */
 const BUILDERS = `(() => {
   const build = {
@@ -53,6 +55,10 @@ const BUILDERS = `(() => {
     },
     props(name = 'big') { return Object.assign([1], { [name]: 'x'.repeat(2000) }) },
     sparse() { const a = []; a.length = 2 ** 32 - 1; return a },
+    blanks() { return new Array(1e6).fill('') },
+    bigint() { return 1n << 10000000n },
+    image() { return new ImageData(1024, 1024) },
+    bitmap() { return createImageBitmap(new ImageData(1024, 1024)) },
   }
   const replies = {
     arrays: (i) => ({ k: 'r', i, v: build.arrays() }),
@@ -121,6 +127,31 @@ describe.concurrent('amplification', () => {
     expect(await run(page, `attack.call('add', [2, 2])`)).toMatchObject({ ok: true, value: 4 })
     await page.close()
   })
+
+  it('a sparse argument list of length 2^32 - 1 is refused before the envelope is parsed (which would walk every hole)', async () => {
+    const { page, rogue } = await rogueSession()
+    await run(rogue, `(rogue.send({ k: 'c', i: 'sparse-args', m: 'echo', a: build.sparse() }), 0)`)
+    await waitFor(rogue, `${replyTo('sparse-args')} !== undefined`)
+    expect(await read(rogue, replyTo('sparse-args'))).toMatchObject({ k: 'e', e: { n: 'LimitError', c: 'LIMIT' } })
+    expect(await limitRejections(page)).toBe(1)
+    expect(await rogueGreets(rogue, 'after')).toMatchObject({ k: 'r', v: 'hello rogue' })
+    await page.close()
+  })
+
+  it.each(['blanks', 'bigint', 'image', 'bitmap'])(
+    '%s as call arguments, to a victim limited to 1 MiB, is refused on receipt',
+    async (shape) => {
+      const { page, rogue } = await rogueSession({ maxMessageBytes: MiB })
+      const id = `cheap-${shape}`
+      const value = `await build.${shape}()`
+      await run(rogue, `(async () => (rogue.send({ k: 'c', i: ${json(id)}, m: 'echo', a: [${value}] }), 0))()`)
+      await waitFor(rogue, `${replyTo(id)} !== undefined`)
+      expect(await read(rogue, replyTo(id))).toMatchObject({ k: 'e', e: { n: 'LimitError', c: 'LIMIT' } })
+      expect(await read(page, 't.counts.echo')).toBeUndefined()
+      expect(await limitRejections(page)).toBe(1)
+      await page.close()
+    },
+  )
 
   it('a DAG as an event payload is refused on receipt and no listener sees it', async () => {
     const { page, rogue } = await rogueSession()
@@ -198,7 +229,8 @@ describe.concurrent('amplification', () => {
     )
     expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
     expect(result.message).toMatch(/refused/)
-    expect(await receivedCalls(child)).toEqual(['add', 'echo'])
+    // Refused before anything read it, the trace sink included.
+    expect(await receivedCalls(child)).toEqual(['add'])
     expect(await read(child, 't.counts')).toEqual({ add: 1 })
     expect(await limitRejections(child)).toBe(1)
     await page.close()

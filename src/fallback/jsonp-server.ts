@@ -23,12 +23,15 @@ export interface JsonpResponse {
   /** Used to abort the handler's signal when the client goes away. */
   on?(event: 'close', listener: () => void): unknown
   readonly writableEnded?: boolean
+  /** Set when something else already answered: the handler then writes nothing. */
+  readonly headersSent?: boolean
 }
 
 /** Why {@link jsonpHandler} refused a request before running anything. */
 export interface JsonpRejection {
   readonly status: 400 | 403 | 405 | 414
-  readonly reason: 'callback' | 'origin' | 'method' | 'limit'
+  /** `'url'`: a request target that is not a URL (Node's parser lets some through, e.g. `//[`). */
+  readonly reason: 'callback' | 'origin' | 'method' | 'limit' | 'url'
   readonly detail: string
 }
 
@@ -47,7 +50,7 @@ export interface JsonpHandlerOptions {
   debug?: boolean
   /** Longest request URL served, in characters (default 8192); longer gets 414. */
   maxUrlLength?: number
-  /** Called once for each refused request (bad callback, origin, method, length). */
+  /** Called once for each refused request (bad URL, callback, origin, method, length). */
   onRejected?: (rejection: JsonpRejection) => void
 }
 
@@ -89,6 +92,20 @@ export function scriptSafeJson(value: unknown): string {
  */
 export function jsonpBody(callback: string, payload: unknown): string {
   return `/**/ typeof ${callback} === 'function' && ${callback}(${scriptSafeJson(payload)});`
+}
+
+/**
+ * Writes one answer, unless the response already has one. A throw here would
+ * leave the listener (or reject a promise nobody awaits) and end a Node
+ * process; when writing fails the client is gone or another part of the
+ * server answered, so there is nobody left to tell.
+ */
+function answer(response: JsonpResponse, status: number, headers: Record<string, string>, body: string): void {
+  if (response.writableEnded === true || response.headersSent === true) return
+  try {
+    response.writeHead(status, headers)
+    response.end(body)
+  } catch {}
 }
 
 function header(request: JsonpRequest, name: string): string | undefined {
@@ -145,36 +162,48 @@ export function jsonpHandler<C extends Contract>(
   const allowed = options.allowedOrigins === undefined ? undefined : createAllowedOrigins(options.allowedOrigins)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
   const debug = options.debug === true
-  const waiting = new Map<string, { callback: string; response: JsonpResponse }>()
+  const waiting = new Map<string, { callback: string; method: string; response: JsonpResponse }>()
   let next = 0
 
+  // Never throws: the Responder would turn a throw into a second reply, which
+  // could throw the same way, out of the listener or into an unhandled rejection.
   const respond = (message: object): void => {
     const { k, i, v, e } = message as { k: string; i: string; v?: unknown; e?: unknown }
     const entry = waiting.get(i)
     if (entry === undefined) return
-    // May throw (a BigInt, a cycle): the Responder then sends the error instead.
-    const body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e })
     waiting.delete(i)
-    if (entry.response.writableEnded === true) return
-    entry.response.writeHead(200, { ...JS_HEADERS })
-    entry.response.end(body)
+    let body: string
+    try {
+      body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e })
+    } catch {
+      // A BigInt, a cycle, a throwing toJSON: the schema let through what JSON cannot carry.
+      const error = new TypeError(
+        `the ${k === 'r' ? 'result' : 'error'} of "${entry.method}" cannot be sent as JSON (a BigInt, a cycle or a throwing toJSON?)`,
+      )
+      body = jsonpBody(entry.callback, { k: 'e', e: encodeError(error, false, true) })
+    }
+    answer(entry.response, 200, { ...JS_HEADERS }, body)
   }
   const responder = new Responder(methods, respond, debug, DEFAULT_LIMITS)
 
-  return (request, response) => {
+  const serve = (request: JsonpRequest, response: JsonpResponse) => {
     const refuse = (status: JsonpRejection['status'], reason: JsonpRejection['reason'], detail: string): void => {
       try {
         options.onRejected?.({ status, reason, detail })
       } catch {}
       const headers: Record<string, string> = { ...TEXT_HEADERS }
       if (status === 405) headers.Allow = 'GET'
-      response.writeHead(status, headers)
-      response.end(`${detail}\n`)
+      answer(response, status, headers, `${detail}\n`)
     }
     if (request.method !== 'GET') return refuse(405, 'method', 'JSONP answers GET only')
     const path = request.url ?? '/'
     if (path.length > maxUrlLength) return refuse(414, 'limit', `request URL over ${maxUrlLength} characters`)
-    const query = new URL(path, 'http://jsonp.invalid').searchParams
+    let query: URLSearchParams
+    try {
+      query = new URL(path, 'http://jsonp.invalid').searchParams
+    } catch {
+      return refuse(400, 'url', 'the request target is not a URL')
+    }
     const callback = query.get('callback')
     if (callback === null || !JSONP_CALLBACK.test(callback)) {
       return refuse(
@@ -187,13 +216,13 @@ export function jsonpHandler<C extends Contract>(
       const problem = originProblem(request, allowed)
       if (problem !== undefined) return refuse(403, 'origin', `origin check failed: ${problem}`)
     }
+    const method = query.get('method') ?? ''
     const id = String(++next)
-    waiting.set(id, { callback, response })
+    waiting.set(id, { callback, method: method.slice(0, 256), response })
     response.on?.('close', () => {
       // The client went away before the answer: the handler's signal fires.
       if (waiting.delete(id)) responder.abort(id)
     })
-    const method = query.get('method') ?? ''
     let args: unknown
     try {
       args = JSON.parse(query.get('args') ?? '[]')
@@ -207,6 +236,16 @@ export function jsonpHandler<C extends Contract>(
     }
     if (method === '' || method.length > 256 || !responder.handle({ k: 'c', i: id, m: method, a: args })) {
       respond(methodNotFound(id, method.slice(0, 256)))
+    }
+  }
+
+  return (request, response) => {
+    try {
+      serve(request, response)
+    } catch {
+      // Nothing above should throw; if something does (a request object not
+      // shaped like Node's), a 500 beats a throw that ends the process.
+      answer(response, 500, { ...TEXT_HEADERS }, 'internal error\n')
     }
   }
 }

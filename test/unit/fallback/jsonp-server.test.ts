@@ -284,3 +284,125 @@ describe('jsonpHandler: best-effort origin check', () => {
     expect(res.status).toBe(200)
   })
 })
+
+describe('jsonpHandler: never throws out of the listener', () => {
+  // Node's http lets these request targets through, and `new URL` throws on them.
+  it.each(['//[', 'http://[/?callback=cb', '//x:abc/?callback=cb'])('answers %j with 400', async (url) => {
+    const onRejected = vi.fn()
+    const response = new FakeResponse()
+    expect(() => handler({ onRejected })({ method: 'GET', url, headers: {} }, response)).not.toThrow()
+    expect(response.status).toBe(400)
+    expect(response.headers).toEqual({
+      'Content-Type': 'text/plain; charset=utf-8',
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    })
+    expect(onRejected).toHaveBeenCalledWith(expect.objectContaining({ status: 400, reason: 'url' }))
+  })
+
+  it('writes nothing to a response that something else already answered', () => {
+    const response = new FakeResponse()
+    Object.assign(response, { headersSent: true })
+    response.writeHead = () => {
+      throw new Error('ERR_HTTP_HEADERS_SENT')
+    }
+    const serve = handler()
+    expect(() => serve({ method: 'POST', url: '/', headers: {} }, response)).not.toThrow()
+    expect(() =>
+      serve({ method: 'GET', url: query({ method: 'add', args: '[1,2]' }), headers: {} }, response),
+    ).not.toThrow()
+    expect(() =>
+      serve({ method: 'GET', url: query({ method: 'add', args: '[1,2]', callback: 'cb' }), headers: {} }, response),
+    ).not.toThrow()
+    expect(response.body).toBe('')
+  })
+
+  it('answers 500 rather than throw for a request not shaped like Node’s', () => {
+    const response = new FakeResponse()
+    const request = { method: 'GET', url: query({ method: 'add', args: '[1,2]', callback: 'cb' }) }
+    expect(() => handler({ allowedOrigins: ['https://shop.example'] })(request as never, response)).not.toThrow()
+    expect(response.status).toBe(500)
+  })
+
+  /** A handler for `method` of a contract whose output is anything. */
+  function loose(method: () => unknown, debug = false) {
+    const contract = defineContract({ methods: { f: { input: z.tuple([]), output: z.unknown() } } })
+    return jsonpHandler(contract, { f: method }, { debug })
+  }
+
+  it.each([
+    [
+      'a synchronous throw',
+      () => {
+        throw new Error('sync')
+      },
+      'sync',
+    ],
+    ['a BigInt', () => 10n, 'cannot be sent as JSON'],
+    [
+      'a throwing toJSON',
+      () => ({
+        toJSON: () => {
+          throw new Error('no')
+        },
+      }),
+      'cannot be sent as JSON',
+    ],
+    // The error of the throwing toJSON cannot be sent either: the second reply must not throw.
+    [
+      'a toJSON that throws what JSON cannot carry',
+      () => ({
+        toJSON: () => {
+          throw { big: 1n }
+        },
+      }),
+      'cannot be sent as JSON',
+    ],
+    [
+      'an error whose data JSON cannot carry',
+      () => {
+        throw Object.assign(new Error('x'), { big: 1n })
+      },
+      'cannot be sent as JSON',
+    ],
+  ])('answers %s with an error reply', async (_, method, message) => {
+    const response = new FakeResponse()
+    expect(() =>
+      loose(method)({ method: 'GET', url: query({ method: 'f', args: '[]', callback: 'cb' }), headers: {} }, response),
+    ).not.toThrow()
+    await response.done
+    const [reply] = run(response.body) as [{ k: string; e: Record<string, unknown> }]
+    expect(reply.k).toBe('e')
+    expect(reply.e.m).toEqual(expect.stringContaining(message))
+  })
+
+  it('answers an asynchronous result JSON cannot carry without an unhandled rejection', async () => {
+    const response = new FakeResponse()
+    loose(async () => ({
+      toJSON: () => {
+        throw { big: 1n }
+      },
+    }))({ method: 'GET', url: query({ method: 'f', args: '[]', callback: 'cb' }), headers: {} }, response)
+    await response.done
+    expect((run(response.body)[0] as { k: string }).k).toBe('e')
+  })
+
+  it('writes nothing once the client went away', async () => {
+    const response = new FakeResponse()
+    let finish!: (value: string) => void
+    const contract = defineContract({ methods: { f: { input: z.tuple([]), output: z.string() } } })
+    jsonpHandler(contract, {
+      f: () =>
+        new Promise<string>((resolve) => {
+          finish = resolve
+        }),
+    })({ method: 'GET', url: query({ method: 'f', args: '[]', callback: 'cb' }), headers: {} }, response)
+    response.writeHead = () => {
+      throw new Error('write after close')
+    }
+    response.emit('close')
+    finish('late')
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(response.body).toBe('')
+  })
+})

@@ -89,9 +89,14 @@ export function scriptSafeJson(value: unknown): string {
  * The JSONP body: `/**\/`-prefixed, and calling `callback` only if it is a
  * function (a late answer after the client gave up does nothing).
  * `callback` must already match {@link JSONP_CALLBACK}.
+ *
+ * The payload goes through `JSON.parse` of a string literal rather than in
+ * as an object literal: in a literal an own `"__proto__"` key sets the
+ * prototype instead of making a key, so data would change meaning between
+ * the two sides. Parsed, it stays an own key, as over `postMessage`.
  */
 export function jsonpBody(callback: string, payload: unknown): string {
-  return `/**/ typeof ${callback} === 'function' && ${callback}(${scriptSafeJson(payload)});`
+  return `/**/ typeof ${callback} === 'function' && ${callback}(JSON.parse(${scriptSafeJson(JSON.stringify(payload))}));`
 }
 
 /**

@@ -279,6 +279,6 @@ describe('jsonpHandler over HTTP', () => {
     expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
     expect(res.headers.get('cache-control')).toBe('no-store')
-    expect(await res.text()).toBe(`/**/ typeof cb === 'function' && cb({"k":"r","v":3});`)
+    expect(await res.text()).toBe(`/**/ typeof cb === 'function' && cb(JSON.parse("{\\"k\\":\\"r\\",\\"v\\":3}"));`)
   })
 })

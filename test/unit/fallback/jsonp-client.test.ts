@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as z from 'zod'
 import { defineContract } from '../../../src/contract.js'
 import { jsonpClient } from '../../../src/fallback/jsonp-client.js'
+import { jsonpHandler } from '../../../src/fallback/jsonp-server.js'
 
 // jsdom fetches no script: the tests play the server by calling the callback or firing the script's events.
 const api = defineContract({
@@ -201,5 +202,33 @@ describe('jsonpClient', () => {
     expect(() => jsonpClient(api, { url: 'http://[' })).toThrow(/not a URL/)
     expect(() => jsonpClient(api, { url: '/rpc', timeout: 0 })).toThrow(/timeout/)
     expect(() => jsonpClient(api, { url: '/rpc', maxUrlLength: Infinity })).toThrow(/maxUrlLength/)
+  })
+})
+
+describe('jsonpClient with jsonpHandler', () => {
+  /** Answers the last request with `serve`, and runs the answer as the browser would run the script. */
+  function answerWith(serve: ReturnType<typeof jsonpHandler>): void {
+    const { url, name } = lastRequest()
+    let body = ''
+    serve(
+      { method: 'GET', url: url.pathname + url.search, headers: {} },
+      { writeHead() {}, end: (b = '') => (body = b) },
+    )
+    new Function(name, body)(scope[name])
+  }
+
+  it('an own "__proto__" key in a result stays data: it cannot set properties the schema then reads', async () => {
+    // The server returns stored user-supplied JSON; the client reads the same method with a stricter schema.
+    const stored = JSON.parse('{"name":"mallory","__proto__":{"isAdmin":true}}')
+    const server = defineContract({ methods: { profile: { input: z.tuple([]), output: z.unknown() } } })
+    const client = defineContract({
+      methods: {
+        profile: { input: z.tuple([]), output: z.object({ name: z.string(), isAdmin: z.boolean().default(false) }) },
+      },
+    })
+    const pending = jsonpClient(client, { url: 'https://api.example/rpc' }).profile()
+    answerWith(jsonpHandler(server, { profile: () => stored }))
+    // As over postMessage, whose structured clone keeps "__proto__" an own key.
+    expect(await pending).toEqual({ name: 'mallory', isAdmin: false })
   })
 })

@@ -107,7 +107,7 @@ describe('jsonpHandler: answers', () => {
     const res = await get(query({ method: 'add', args: '[1,2]', callback: 'cb' }))
     expect(res.status).toBe(200)
     expect(res.headers).toEqual(JS)
-    expect(res.body).toBe(`/**/ typeof cb === 'function' && cb({"k":"r","v":3});`)
+    expect(res.body).toBe(`/**/ typeof cb === 'function' && cb(JSON.parse("{\\"k\\":\\"r\\",\\"v\\":3}"));`)
     expect(run(res.body)).toEqual([{ k: 'r', v: 3 }])
   })
 
@@ -127,6 +127,23 @@ describe('jsonpHandler: answers', () => {
     expect(res.body).toContain('\\u2029')
     // The escapes decode to the same string.
     expect(run(res.body)).toEqual([{ k: 'r', v: hostile }])
+  })
+
+  it('keeps an own "__proto__" key an own key, as postMessage does, instead of setting the prototype', () => {
+    const value = JSON.parse('{"name":"mallory","__proto__":{"isAdmin":true}}')
+    const [reply] = run(jsonpBody('cb', { k: 'r', v: value })) as [{ v: Record<string, unknown> }]
+    expect(Object.getPrototypeOf(reply.v)).toBe(Object.prototype)
+    expect(Object.hasOwn(reply.v, '__proto__')).toBe(true)
+    expect(reply.v.isAdmin).toBeUndefined()
+    expect(structuredClone(value)).toEqual(reply.v)
+  })
+
+  it('is one call of the callback, whatever the payload holds', () => {
+    const hostile = ['")); alert(1); ("', '\\', '\u2028', '</script>', "'", '`']
+    const body = jsonpBody('cb', { k: 'r', v: hostile })
+    expect(body.startsWith(`/**/ typeof cb === 'function' && cb(JSON.parse("`)).toBe(true)
+    expect(body.endsWith(`"));`)).toBe(true)
+    expect(run(body)).toEqual([{ k: 'r', v: hostile }])
   })
 
   it('scriptSafeJson is JSON that parses back to the same value', () => {

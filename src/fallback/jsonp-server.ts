@@ -5,6 +5,7 @@ import type { Contract, Handlers } from '../contract.js'
 import { ValidationError } from '../errors.js'
 import { type AllowedOrigins, createAllowedOrigins } from '../gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../gate/limits.js'
+import type { WireError } from '../protocol/envelope.js'
 import { encodeError } from '../rpc/error-codec.js'
 import { Responder } from '../rpc/responder.js'
 import { DEFAULT_MAX_URL_LENGTH, methodNotFound, positive, servedMethods } from './shared.js'
@@ -46,7 +47,15 @@ export interface JsonpHandlerOptions {
    * headers, and JSONP responses are readable by whoever may include them.
    */
   allowedOrigins?: readonly string[]
-  /** Sends handler stack traces to the client. Off by default: stacks reveal file paths. */
+  /**
+   * Sends handler stack traces, and Node system errors as they are, to the
+   * client. Off by default: any site can read a JSONP reply, and both reveal
+   * file paths. Without it a handler's error still crosses with its name,
+   * message and own fields (write messages meant for the client), except a
+   * Node system error (one with `syscall` or `errno`, e.g. `ENOENT` from
+   * `readFile`), whose message and fields name files and addresses: it
+   * crosses as its name and a fixed message.
+   */
   debug?: boolean
   /** Longest request URL served, in characters (default 8192); longer gets 414. */
   maxUrlLength?: number
@@ -111,6 +120,23 @@ function answer(response: JsonpResponse, status: number, headers: Record<string,
     response.writeHead(status, headers)
     response.end(body)
   } catch {}
+}
+
+/** The message that replaces a Node system error's when debug is off. */
+export const SYSTEM_ERROR_MESSAGE = 'the server failed with a system error (details are sent only with debug: true)'
+
+/**
+ * A wire error as any site may read it: a Node system error (its fields,
+ * kept as wire data, hold `syscall` or `errno`) loses its message, fields and
+ * causes, at any depth of the cause chain.
+ */
+export function publicError(wire: WireError): WireError {
+  const data = wire.d
+  if (typeof data === 'object' && data !== null && (Object.hasOwn(data, 'syscall') || Object.hasOwn(data, 'errno'))) {
+    return { n: wire.n, m: SYSTEM_ERROR_MESSAGE }
+  }
+  const cause = wire.x
+  return typeof cause === 'object' && cause !== null ? { ...wire, x: publicError(cause as WireError) } : wire
 }
 
 function header(request: JsonpRequest, name: string): string | undefined {
@@ -179,7 +205,7 @@ export function jsonpHandler<C extends Contract>(
     waiting.delete(i)
     let body: string
     try {
-      body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e })
+      body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e: debug ? e : publicError(e as WireError) })
     } catch {
       // A BigInt, a cycle, a throwing toJSON: the schema let through what JSON cannot carry.
       const error = new TypeError(

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { describe, expect, it, vi } from 'vitest'
 import * as z from 'zod'
 import { defineContract } from '../../../src/contract.js'
@@ -9,6 +10,7 @@ import {
   jsonpBody,
   jsonpHandler,
   originProblem,
+  SYSTEM_ERROR_MESSAGE,
   scriptSafeJson,
 } from '../../../src/fallback/jsonp-server.js'
 import { createAllowedOrigins } from '../../../src/gate/allowed-origins.js'
@@ -421,5 +423,51 @@ describe('jsonpHandler: never throws out of the listener', () => {
     finish('late')
     await new Promise((resolve) => setTimeout(resolve, 5))
     expect(response.body).toBe('')
+  })
+})
+
+describe('jsonpHandler: what an error reveals to any site', () => {
+  const contract = defineContract({ methods: { f: { input: z.tuple([]), output: z.string() } } })
+  const readConfig = () => readFileSync('/srv/app/secret-config/db.json', 'utf8')
+  async function errorOf(f: () => string, debug = false): Promise<Record<string, unknown>> {
+    const response = new FakeResponse()
+    jsonpHandler(
+      contract,
+      { f },
+      { debug },
+    )({ method: 'GET', url: query({ method: 'f', args: '[]', callback: 'cb' }), headers: {} }, response)
+    await response.done
+    expect(response.body).toContain('"k\\":\\"e')
+    return (run(response.body)[0] as { e: Record<string, unknown> }).e
+  }
+
+  it('sends a Node system error as its name and a fixed message, without its path, syscall or errno', async () => {
+    const e = await errorOf(readConfig)
+    expect(e).toEqual({ n: 'Error', m: SYSTEM_ERROR_MESSAGE })
+  })
+
+  it('hides a system error in the cause chain too, and keeps the message the handler wrote', async () => {
+    const e = await errorOf(() => {
+      try {
+        return readConfig()
+      } catch (cause) {
+        throw new Error('settings unavailable', { cause })
+      }
+    })
+    expect(e).toEqual({ n: 'Error', m: 'settings unavailable', x: { n: 'Error', m: SYSTEM_ERROR_MESSAGE } })
+    expect(JSON.stringify(e)).not.toContain('/srv/app')
+  })
+
+  it('keeps the message and fields of an error the handler threw on purpose', async () => {
+    const e = await errorOf(() => {
+      throw Object.assign(new Error('not found'), { status: 404 })
+    })
+    expect(e).toEqual({ n: 'Error', m: 'not found', d: { status: 404 } })
+  })
+
+  it('sends the system error as it is with debug', async () => {
+    const e = await errorOf(readConfig, true)
+    expect(e.m).toContain('/srv/app/secret-config/db.json')
+    expect(e.d).toMatchObject({ syscall: 'open', path: '/srv/app/secret-config/db.json' })
   })
 })

@@ -79,6 +79,8 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
   const legacy: WindowNameClient<R> = windowNameClient(contract, {
     ...fallback,
     timeout: fallback.timeout ?? options.timeout,
+    maxMessageBytes: fallback.maxMessageBytes ?? options.maxMessageBytes,
+    maxDepth: fallback.maxDepth ?? options.maxDepth,
   })
   let transport: FallbackTransport = 'pending'
   let connection: Connection<R, L> | undefined

@@ -5,6 +5,8 @@ import {
   DEFAULT_MAX_URL_LENGTH,
   DEFAULT_TIMEOUT,
   exchangeClient,
+  type LimitOptions,
+  limitsOption,
   malformedReply,
   parseReply,
   positive,
@@ -15,7 +17,7 @@ import {
 export const JSONP_CALLBACK_PREFIX = '__portcullisJsonp_'
 
 /** Options of {@link jsonpClient}. */
-export interface JsonpClientOptions {
+export interface JsonpClientOptions extends LimitOptions {
   /** The endpoint served by {@link jsonpHandler} (or a compatible server); may hold a query of its own. */
   url: string | URL
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */
@@ -44,9 +46,10 @@ function callbackName(): string {
  * error classes (`ValidationError`, `RemoteError`...). The global callback
  * and the script are removed on success, error, timeout and abort; a second
  * invocation of a callback is ignored; a URL over `maxUrlLength` fails with
- * `LimitError` before anything is injected; a script that does not load (a
- * 404, a network error, a refused origin) fails with a `DisconnectedError`
- * that says so.
+ * `LimitError` before anything is injected, and a result or error over
+ * `maxMessageBytes`/`maxDepth` with `LimitError` on receipt; a script that
+ * does not load (a 404, a network error, a refused origin) fails with a
+ * `DisconnectedError` that says so.
  *
  * JSONP runs the server's response as a script in this page: call only
  * servers you trust with your page. And the other way round, a JSONP
@@ -78,6 +81,7 @@ export function jsonpClient<C extends Contract>(contract: C, options: JsonpClien
   const shown = `${endpoint.origin}${endpoint.pathname}`
   const timeout = positive(where, 'timeout', options.timeout, DEFAULT_TIMEOUT, true)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
+  const limits = limitsOption(where, options)
   // The script runs in the document's own window, which is where it looks for the callback.
   const scope = doc.defaultView as unknown as Record<string, unknown> | null
   if (scope === null) throw new TypeError(`${where}: options.document has no window (it is not displayed in a frame)`)
@@ -143,5 +147,5 @@ export function jsonpClient<C extends Contract>(contract: C, options: JsonpClien
       if (scope[name] === callback) delete scope[name]
     }
   }
-  return exchangeClient(contract, timeout, start).remote
+  return exchangeClient(contract, timeout, limits, start).remote
 }

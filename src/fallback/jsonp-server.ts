@@ -4,11 +4,18 @@
 import type { Contract, Handlers } from '../contract.js'
 import { ValidationError } from '../errors.js'
 import { type AllowedOrigins, createAllowedOrigins } from '../gate/allowed-origins.js'
-import { DEFAULT_LIMITS } from '../gate/limits.js'
 import type { WireError } from '../protocol/envelope.js'
 import { encodeError } from '../rpc/error-codec.js'
 import { Responder } from '../rpc/responder.js'
-import { DEFAULT_MAX_URL_LENGTH, methodNotFound, positive, servedMethods } from './shared.js'
+import {
+  argumentsOverLimit,
+  DEFAULT_MAX_URL_LENGTH,
+  type LimitOptions,
+  limitsOption,
+  methodNotFound,
+  positive,
+  servedMethods,
+} from './shared.js'
 
 /** The part of `http.IncomingMessage` the handler reads. */
 export interface JsonpRequest {
@@ -30,14 +37,15 @@ export interface JsonpResponse {
 
 /** Why {@link jsonpHandler} refused a request before running anything. */
 export interface JsonpRejection {
-  readonly status: 400 | 403 | 405 | 414
+  /** The HTTP status answered: 200 when the client was told with an error reply (arguments over the size limits). */
+  readonly status: 200 | 400 | 403 | 405 | 414
   /** `'url'`: a request target that is not a URL (Node's parser lets some through, e.g. `//[`). */
   readonly reason: 'callback' | 'origin' | 'method' | 'limit' | 'url'
   readonly detail: string
 }
 
 /** Options of {@link jsonpHandler}. */
-export interface JsonpHandlerOptions {
+export interface JsonpHandlerOptions extends LimitOptions {
   /**
    * A BEST-EFFORT origin check: when set, a request is answered only if
    * `Sec-Fetch-Site` is `same-origin` or the `Referer` names one of these
@@ -59,7 +67,7 @@ export interface JsonpHandlerOptions {
   debug?: boolean
   /** Longest request URL served, in characters (default 8192); longer gets 414. */
   maxUrlLength?: number
-  /** Called once for each refused request (bad URL, callback, origin, method, length). */
+  /** Called once for each refused request (bad URL, callback, origin, method, length, arguments over the size limits). */
   onRejected?: (rejection: JsonpRejection) => void
 }
 
@@ -192,6 +200,7 @@ export function jsonpHandler<C extends Contract>(
   const methods = servedMethods(where, contract, handlers)
   const allowed = options.allowedOrigins === undefined ? undefined : createAllowedOrigins(options.allowedOrigins)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
+  const limits = limitsOption(where, options)
   const debug = options.debug === true
   const waiting = new Map<string, { callback: string; method: string; response: JsonpResponse }>()
   let next = 0
@@ -215,7 +224,7 @@ export function jsonpHandler<C extends Contract>(
     }
     answer(entry.response, 200, { ...JS_HEADERS }, body)
   }
-  const responder = new Responder(methods, respond, debug, DEFAULT_LIMITS)
+  const responder = new Responder(methods, respond, debug, limits)
 
   const serve = (request: JsonpRequest, response: JsonpResponse) => {
     const refuse = (status: JsonpRejection['status'], reason: JsonpRejection['reason'], detail: string): void => {
@@ -263,6 +272,14 @@ export function jsonpHandler<C extends Contract>(
     if (!Array.isArray(args)) {
       const error = new ValidationError('arguments', method, [{ path: [], message: 'args must be a JSON array' }])
       respond({ k: 'e', i: id, e: encodeError(error, debug, true) })
+      return
+    }
+    const tooBig = argumentsOverLimit(method, args, limits)
+    if (tooBig !== undefined) {
+      try {
+        options.onRejected?.({ status: 200, reason: 'limit', detail: tooBig.message })
+      } catch {}
+      respond({ k: 'e', i: id, e: encodeError(tooBig, debug, true) })
       return
     }
     if (method === '' || method.length > 256 || !responder.handle({ k: 'c', i: id, m: method, a: args })) {

@@ -1,6 +1,6 @@
 import type { Contract, Handlers, RemoteProxy } from '../contract.js'
-import { DisconnectedError, ValidationError } from '../errors.js'
-import { DEFAULT_LIMITS } from '../gate/limits.js'
+import { DisconnectedError, LimitError, ValidationError } from '../errors.js'
+import { DEFAULT_LIMITS, exceeds, type Limits } from '../gate/limits.js'
 import { type CallMessage, type FailureMessage, parseSessionMessage, type ResultMessage } from '../protocol/envelope.js'
 import { createRemoteProxy } from '../remote-proxy.js'
 import { Caller } from '../rpc/caller.js'
@@ -21,6 +21,44 @@ export function positive(where: string, name: string, value: unknown, fallback: 
     )
   }
   return value
+}
+
+/** The size options every fallback entry point takes, with the names, defaults and rules of `connect()`'s. */
+export interface LimitOptions {
+  /**
+   * Largest value received or sent, in estimated bytes (string lengths plus
+   * binary byte lengths plus 8 per other value), as for `connect()`
+   * (default 32 MiB). Checked before sending and on receipt.
+   */
+  maxMessageBytes?: number
+  /** Deepest nesting of a value received or sent, as for `connect()` (default 100, at most 1000). */
+  maxDepth?: number
+}
+
+// connect()'s ceiling: a browser delivers deeper postMessage data as null, and
+// one rule on both transports keeps a contract's limits portable between them.
+const MAX_DEPTH_CEILING = 1000
+
+/** Reads {@link LimitOptions}, refusing what `connect()` refuses. */
+export function limitsOption(where: string, options: LimitOptions): Limits {
+  const check = (name: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+      throw new TypeError(`${where}: ${name} must be a positive number (or Infinity), got ${String(value)}`)
+    }
+    return value
+  }
+  const maxDepth = check('maxDepth', options.maxDepth, DEFAULT_LIMITS.maxDepth)
+  if (maxDepth > MAX_DEPTH_CEILING) {
+    throw new TypeError(`${where}: maxDepth ${maxDepth} is above ${MAX_DEPTH_CEILING}, which connect() refuses too`)
+  }
+  return { maxBytes: check('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes), maxDepth }
+}
+
+/** Why the arguments of a received call are over `limits`, as the LimitError reply `connect()` would send; undefined when they fit. */
+export function argumentsOverLimit(method: string, args: unknown, limits: Limits): LimitError | undefined {
+  const excess = exceeds(args, limits)
+  return excess === undefined ? undefined : new LimitError(`the peer refused the arguments of "${method}": ${excess}`)
 }
 
 /** The handler table the Responder reads: own properties of a null-prototype object, one per declared method. */
@@ -97,14 +135,20 @@ export interface ExchangeClient<C extends Contract> {
 /**
  * Builds the typed proxy of `contract` over a one-shot transport. Every call
  * goes through the core {@link Caller}: ids from nanoid, the timeout and the
- * abort signal, the size limits, the result validated against the output
- * schema, and the peer's errors decoded into the same classes.
+ * abort signal, the size limits (before sending; on receipt, here), the
+ * result validated against the output schema, and the peer's errors decoded
+ * into the same classes.
  */
-export function exchangeClient<C extends Contract>(contract: C, timeout: number, start: StartCall): ExchangeClient<C> {
+export function exchangeClient<C extends Contract>(
+  contract: C,
+  timeout: number,
+  limits: Limits,
+  start: StartCall,
+): ExchangeClient<C> {
   const outputs: Record<string, StandardSchemaV1> = Object.create(null)
   for (const name of Object.keys(contract.methods))
     outputs[name] = (contract.methods[name] as { output: StandardSchemaV1 }).output
-  const caller = new Caller(outputs, timeout, DEFAULT_LIMITS)
+  const caller = new Caller(outputs, timeout, limits)
   const running = new Map<string, () => void>()
   let closed = false
   const stop = (id: string): void => {
@@ -127,7 +171,14 @@ export function exchangeClient<C extends Contract>(contract: C, timeout: number,
         if (answered) return
         answered = true
         stop(id)
-        caller.settle(reply)
+        // Measured on receipt as connect() does: the peer's limits may be other than ours.
+        const excess = exceeds(reply.k === 'r' ? reply.v : reply.e, limits)
+        if (excess === undefined) caller.settle(reply)
+        else
+          caller.refuse(
+            id,
+            new LimitError(`the ${reply.k === 'r' ? 'result' : 'error'} was refused on receipt: ${excess}`),
+          )
       },
       fail: (error) => {
         if (answered) return

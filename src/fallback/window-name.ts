@@ -1,15 +1,17 @@
 import type { Contract, Handlers } from '../contract.js'
 import { LimitError } from '../errors.js'
 import { createAllowedOrigins } from '../gate/allowed-origins.js'
-import { DEFAULT_LIMITS } from '../gate/limits.js'
 import { type CallMessage, PROTOCOL_VERSION, parseSessionMessage } from '../protocol/envelope.js'
 import { encodeError } from '../rpc/error-codec.js'
 import { Responder } from '../rpc/responder.js'
 import {
+  argumentsOverLimit,
   DEFAULT_MAX_URL_LENGTH,
   DEFAULT_TIMEOUT,
   type ExchangeClient,
   exchangeClient,
+  type LimitOptions,
+  limitsOption,
   malformedReply,
   methodNotFound,
   parseReply,
@@ -24,7 +26,7 @@ const REQUEST_KEY = 'portcullis-wn'
 export const DEFAULT_MAX_REPLY_LENGTH = 1_048_576
 
 /** Options of {@link windowNameClient}. */
-export interface WindowNameClientOptions {
+export interface WindowNameClientOptions extends LimitOptions {
   /**
    * The responder page on the peer's origin: a page that runs
    * {@link serveWindowName}. Without a fragment; the request goes there.
@@ -115,6 +117,7 @@ export function windowNameClient<C extends Contract>(
   const timeout = positive(where, 'timeout', options.timeout, DEFAULT_TIMEOUT, true)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
   const maxReplyLength = positive(where, 'maxReplyLength', options.maxReplyLength, DEFAULT_MAX_REPLY_LENGTH)
+  const limits = limitsOption(where, options)
 
   const start: StartCall = (message, exchange) => {
     const fragment = new URLSearchParams({
@@ -177,7 +180,7 @@ export function windowNameClient<C extends Contract>(
       frame.remove()
     }
   }
-  return exchangeClient(contract, timeout, start)
+  return exchangeClient(contract, timeout, limits, start)
 }
 
 /** Why {@link serveWindowName} refused a request: it then writes nothing and navigates nowhere. */
@@ -196,7 +199,7 @@ export interface WindowNameRejection {
 export type WindowNameServeStatus = 'none' | 'serving' | 'refused'
 
 /** Options of {@link serveWindowName}. */
-export interface ServeWindowNameOptions<C extends Contract> {
+export interface ServeWindowNameOptions<C extends Contract> extends LimitOptions {
   /** What this page serves (the same contract as with `connect()`). */
   contract: C
   handlers: Handlers<C>
@@ -213,7 +216,11 @@ export interface ServeWindowNameOptions<C extends Contract> {
   maxRequestLength?: number
   /** Longest reply written to `window.name`, in characters (default 1 MiB); a longer one becomes a `LimitError`. */
   maxReplyLength?: number
-  /** Called when a request is refused: nothing was written, no navigation happened. */
+  /**
+   * Called when a request is refused. Nothing is written and no navigation
+   * happens, except for arguments over `maxMessageBytes`/`maxDepth` (reason
+   * `'limit'`): as with `connect()`, the caller is then told with a `LimitError`.
+   */
   onRejected?: (rejection: WindowNameRejection) => void
   /** The window this page runs in (default: the global `window`). */
   window?: Window
@@ -289,6 +296,7 @@ export function serveWindowName<C extends Contract>(options: ServeWindowNameOpti
   const methods = servedMethods(where, options.contract, options.handlers)
   const maxRequest = positive(where, 'maxRequestLength', options.maxRequestLength, DEFAULT_MAX_URL_LENGTH)
   const maxReply = positive(where, 'maxReplyLength', options.maxReplyLength, DEFAULT_MAX_REPLY_LENGTH)
+  const limits = limitsOption(where, options)
   const debug = options.debug === true
   const win = options.window ?? (globalThis as unknown as Window)
   if (typeof win.location !== 'object' || win.location === null) throw new TypeError(`${where}: no window to serve`)
@@ -350,7 +358,13 @@ export function serveWindowName<C extends Contract>(options: ServeWindowNameOpti
     win.name = text
     win.location.replace(target.href)
   }
-  const responder = new Responder(methods, send, debug, DEFAULT_LIMITS)
+  const tooBig = argumentsOverLimit(call.m, call.a, limits)
+  if (tooBig !== undefined) {
+    refuse({ reason: 'limit', detail: tooBig.message })
+    send({ k: 'e', i: call.i, e: encodeError(tooBig, debug, true) })
+    return 'serving'
+  }
+  const responder = new Responder(methods, send, debug, limits)
   if (!responder.handle(call)) send(methodNotFound(call.i, call.m))
   return 'serving'
 }

@@ -232,3 +232,36 @@ describe('jsonpClient with jsonpHandler', () => {
     expect(await pending).toEqual({ name: 'mallory', isAdmin: false })
   })
 })
+
+describe('jsonpClient: size limits on receipt', () => {
+  const deep = (n: number): unknown => (n === 0 ? 0 : [deep(n - 1)])
+  const anything = defineContract({ methods: { f: { input: z.tuple([]), output: z.unknown() } } })
+
+  it.each([
+    [
+      'a result deeper than maxDepth (default 100)',
+      {},
+      { k: 'r', v: deep(150) },
+      /result was refused on receipt: nesting deeper than 100/,
+    ],
+    [
+      'an error deeper than maxDepth',
+      { maxDepth: 5 },
+      { k: 'e', e: { n: 'E', m: '', d: { x: deep(10) } } },
+      /error was refused on receipt/,
+    ],
+    ['a result over maxMessageBytes', { maxMessageBytes: 100 }, { k: 'r', v: 'x'.repeat(200) }, /more than 100 bytes/],
+  ])('refuses %s with LimitError', async (_, limits, reply, message) => {
+    const pending = jsonpClient(anything, { url: 'https://api.example/rpc', ...limits }).f()
+    lastRequest().callback(reply)
+    await expect(pending).rejects.toMatchObject({ name: 'LimitError', message: expect.stringMatching(message) })
+    expect(scripts()).toEqual([])
+    expect(globals()).toEqual([])
+  })
+
+  it('refuses arguments over its limits before any script exists', async () => {
+    const echo = jsonpClient(api, { url: 'https://api.example/rpc', maxMessageBytes: 50 }).echo
+    await expect(echo('x'.repeat(100))).rejects.toMatchObject({ name: 'LimitError' })
+    expect(scripts()).toEqual([])
+  })
+})

@@ -471,3 +471,57 @@ describe('jsonpHandler: what an error reveals to any site', () => {
     expect(e.d).toMatchObject({ syscall: 'open', path: '/srv/app/secret-config/db.json' })
   })
 })
+
+/** `[[[...0...]]]`, `n` arrays deep. */
+function nested(n: number): unknown {
+  let value: unknown = 0
+  for (let i = 0; i < n; i++) value = [value]
+  return value
+}
+
+describe('jsonpHandler: size limits on receipt', () => {
+  const contract = defineContract({ methods: { f: { input: z.tuple([z.unknown()]), output: z.number() } } })
+
+  it.each([
+    ['deeper than maxDepth (default 100)', [nested(150)], {}, /nesting deeper than 100 levels/],
+    ['deeper than a maxDepth of 5', [nested(6)], { maxDepth: 5 }, /nesting deeper than 5 levels/],
+    ['over maxMessageBytes', ['x'.repeat(200)], { maxMessageBytes: 100 }, /more than 100 bytes/],
+  ])('refuses arguments %s with a LimitError reply, without running the handler', async (_, args, limits, detail) => {
+    const ran = vi.fn(() => 0)
+    const onRejected = vi.fn()
+    const response = new FakeResponse()
+    jsonpHandler(
+      contract,
+      { f: ran },
+      { ...limits, onRejected },
+    )({ method: 'GET', url: query({ method: 'f', args: JSON.stringify(args), callback: 'cb' }), headers: {} }, response)
+    await response.done
+    expect(ran).not.toHaveBeenCalled()
+    const [reply] = run(response.body) as [{ e: Record<string, unknown> }]
+    expect(reply.e).toMatchObject({ n: 'LimitError', c: 'LIMIT', m: expect.stringMatching(detail) })
+    expect(onRejected).toHaveBeenCalledWith({ status: 200, reason: 'limit', detail: expect.stringMatching(detail) })
+  })
+
+  it('serves arguments at the limit, and measures the result with the same limits', async () => {
+    const big = defineContract({ methods: { f: { input: z.tuple([z.unknown()]), output: z.unknown() } } })
+    const response = new FakeResponse()
+    jsonpHandler(
+      big,
+      { f: () => nested(10) },
+      { maxDepth: 5 },
+    )(
+      { method: 'GET', url: query({ method: 'f', args: JSON.stringify([nested(4)]), callback: 'cb' }), headers: {} },
+      response,
+    )
+    await response.done
+    const [reply] = run(response.body) as [{ e: Record<string, unknown> }]
+    expect(reply.e).toMatchObject({ c: 'LIMIT', m: expect.stringContaining('the result of "f" was not sent') })
+  })
+
+  it('checks the limit options as connect() does', () => {
+    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxDepth: 0 })).toThrow(/maxDepth must be a positive number/)
+    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxDepth: 1001 })).toThrow(/maxDepth 1001 is above 1000/)
+    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxMessageBytes: Number.NaN })).toThrow(/maxMessageBytes/)
+    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxMessageBytes: Infinity })).not.toThrow()
+  })
+})

@@ -24,6 +24,8 @@ const handlers = {
   later: () => Promise.resolve('done'),
 }
 
+const anyApi = defineContract({ methods: { any: { input: z.tuple([z.unknown()]), output: z.unknown() } } })
+
 const SHOP = 'https://shop.example'
 const RELAY = `${SHOP}/relay.html`
 const RESPONDER = 'https://widget.example/responder.html'
@@ -71,6 +73,13 @@ function serve(
 }
 
 const addCall = { k: 'c', i: 'id-1', m: 'add', a: [1, 2] }
+
+/** `[[[...0...]]]`, `n` arrays deep. */
+function nested(n: number): unknown {
+  let value: unknown = 0
+  for (let i = 0; i < n; i++) value = [value]
+  return value
+}
 
 describe('serveWindowName', () => {
   it('serves a valid request: validated call, reply in window.name, navigation to the return URL', () => {
@@ -146,6 +155,27 @@ describe('serveWindowName', () => {
     expect(win.name).toBe('')
   })
 
+  it.each([
+    ['deeper than maxDepth (default 100)', [nested(150)], {}, /nesting deeper than 100 levels/],
+    ['deeper than a maxDepth of 5', [nested(6)], { maxDepth: 5 }, /nesting deeper than 5 levels/],
+    ['over maxMessageBytes', ['x'.repeat(200)], { maxMessageBytes: 100 }, /more than 100 bytes/],
+  ])('refuses arguments %s: the caller gets a LimitError, the handler does not run', (_, a, limits, detail) => {
+    const ran = vi.fn(() => 0)
+    const win = responderWindow(request({ k: 'c', i: 'id-1', m: 'any', a }))
+    const { status, rejections } = serve(win, { contract: anyApi, handlers: { any: ran }, ...limits })
+    expect(status).toBe('serving')
+    expect(ran).not.toHaveBeenCalled()
+    expect(rejections).toEqual([{ reason: 'limit', detail: expect.stringMatching(detail) }])
+    expect(JSON.parse(win.name)).toMatchObject({ k: 'e', i: 'id-1', e: { n: 'LimitError', c: 'LIMIT' } })
+    expect(win.location.replace).toHaveBeenCalledWith(RELAY)
+  })
+
+  it('measures its result with the same limits', () => {
+    const win = responderWindow(request({ k: 'c', i: 'id-1', m: 'any', a: [1] }))
+    serve(win, { contract: anyApi, handlers: { any: () => nested(10) }, maxDepth: 5 })
+    expect(JSON.parse(win.name)).toMatchObject({ k: 'e', e: { c: 'LIMIT', m: expect.stringContaining('not sent') } })
+  })
+
   it('a throwing onRejected hook changes nothing', () => {
     const win = responderWindow(request(addCall, 'https://evil.example/'))
     expect(
@@ -163,6 +193,8 @@ describe('serveWindowName', () => {
     expect(() => serve(win, { allowedOrigins: ['*'] })).toThrow(TypeError)
     expect(() => serve(win, { handlers: { add: handlers.add } })).toThrow(/handlers.echo must be a function/)
     expect(() => serveWindowName(null as never)).toThrow(TypeError)
+    expect(() => serve(win, { maxDepth: 1001 })).toThrow(/maxDepth 1001 is above 1000/)
+    expect(() => serve(win, { maxMessageBytes: -1 })).toThrow(/maxMessageBytes must be a positive number/)
   })
 })
 
@@ -300,6 +332,29 @@ describe('windowNameClient', () => {
     await expect(pending).rejects.toMatchObject({ name: 'LimitError' })
   })
 
+  it.each([
+    [
+      'a result deeper than maxDepth (default 100)',
+      {},
+      { v: nested(150) },
+      /result was refused on receipt: nesting deeper than 100/,
+    ],
+    [
+      'an error deeper than maxDepth',
+      { maxDepth: 5 },
+      { k: 'e', e: { n: 'E', m: '', d: { x: nested(10) } } },
+      /error was refused on receipt/,
+    ],
+    ['a result over maxMessageBytes', { maxMessageBytes: 100 }, { v: 'x'.repeat(200) }, /more than 100 bytes/],
+  ])('refuses %s with LimitError', async (_, limits, reply, message) => {
+    const { doc, frames } = fakeDocument()
+    const c = windowNameClient(anyApi, { responderUrl: RESPONDER, relayUrl: RELAY, document: doc, ...limits })
+    const pending = c.remote.any(1)
+    frames[0]?.land(RELAY, JSON.stringify({ k: 'r', i: frames[0].call.i, ...reply }))
+    await expect(pending).rejects.toMatchObject({ name: 'LimitError', message: expect.stringMatching(message) })
+    expect(frames[0]?.removed).toBe(true)
+  })
+
   it('a URL over maxUrlLength fails before any frame exists', async () => {
     const { c, frames } = client({ maxUrlLength: 300 })
     await expect(c.remote.echo('x'.repeat(400))).rejects.toMatchObject({ name: 'LimitError' })
@@ -334,6 +389,7 @@ describe('windowNameClient', () => {
     expect(make({ responderUrl: 'javascript:alert(1)' })).toThrow(/http: or https:/)
     expect(make({ responderUrl: 'http://[' })).toThrow(/not a URL/)
     expect(make({ timeout: -1 })).toThrow(/timeout/)
+    expect(make({ maxDepth: 2000 })).toThrow(/maxDepth 2000 is above 1000/)
     expect(() => windowNameClient(api, null as never)).toThrow(TypeError)
   })
 })
@@ -408,6 +464,25 @@ describe('connectWithFallback', () => {
     expect(frames).toHaveLength(0)
     conn.close()
     iframe.remove()
+  })
+
+  it('applies maxMessageBytes and maxDepth to the window.name peer too (fallback.* first)', async () => {
+    for (const limits of [{ maxDepth: 5 }, { fallback: { maxDepth: 5 }, maxDepth: 50 }]) {
+      const { doc, frames } = fakeDocument()
+      const conn = connectWithFallback({
+        target: document.createElement('iframe'),
+        allowedOrigins: ['https://widget.example'],
+        remote: anyApi,
+        ...limits,
+        fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc, force: true, ...limits.fallback },
+      })
+      await expect(conn.remote.any(nested(10))).rejects.toMatchObject({ name: 'LimitError' })
+      const pending = conn.remote.any(1)
+      await vi.waitFor(() => expect(frames).toHaveLength(1))
+      frames[0]?.land(RELAY, JSON.stringify({ k: 'r', i: frames[0].call.i, v: nested(10) }))
+      await expect(pending).rejects.toMatchObject({ name: 'LimitError' })
+      conn.close()
+    }
   })
 
   it('close() while pending rejects ready', async () => {

@@ -1,7 +1,7 @@
 import { type ConnectOptions, connect } from '../connect.js'
 import type { Connection } from '../connection.js'
 import { type Contract, defineContract, type EmptyContract, type RemoteProxy } from '../contract.js'
-import { AbortError, DisconnectedError, type PortcullisError, TimeoutError } from '../errors.js'
+import { AbortError, DisconnectedError, type PortcullisError } from '../errors.js'
 import { createRemoteProxy } from '../remote-proxy.js'
 import type { CallOptions } from '../rpc/caller.js'
 import { type WindowNameClient, type WindowNameClientOptions, windowNameClient } from './window-name.js'
@@ -22,7 +22,11 @@ export type FallbackTransport = 'pending' | 'postMessage' | 'window.name'
 export interface FallbackConnection<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
   /** Resolves with the typed proxy once a transport is chosen. */
   readonly ready: Promise<RemoteProxy<R>>
-  /** The typed proxy; calls made before the choice wait for it, bounded by their own timeout and signal. */
+  /**
+   * The typed proxy. A call made before the choice waits for it (at most
+   * `connectTimeout`, or until its signal aborts or `close()`); its own
+   * timeout starts when the chosen transport takes it, as for later calls.
+   */
   readonly remote: RemoteProxy<R>
   /** `'pending'` until the handshake succeeds (`'postMessage'`) or times out (`'window.name'`). */
   readonly transport: FallbackTransport
@@ -33,7 +37,6 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
 }
 
 const EMPTY: Contract = /* @__PURE__ */ defineContract({})
-const DEFAULT_TIMEOUT = 10_000
 
 function postMessageWorks(): boolean {
   const g = globalThis as { postMessage?: unknown; MessageChannel?: unknown }
@@ -48,7 +51,9 @@ function postMessageWorks(): boolean {
  * contract, same typed proxy, same errors: switching from `connect()` is one
  * line. Over window.name only calls to the peer are possible (no events, no
  * `local` handlers), so keep `connectTimeout` short when legacy peers are
- * expected.
+ * expected: a call made before the choice waits for it, then has its whole
+ * timeout on the chosen transport, so it may take up to `connectTimeout`
+ * plus its timeout.
  *
  * @example
  * import { connectWithFallback } from 'portcullis/fallback'
@@ -123,42 +128,34 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
     (proxy as unknown as Record<string, { with(o: CallOptions): (...a: unknown[]) => Promise<unknown> }>)[method]!.with(
       options,
     )(...args)
-  // A call made before the choice keeps its own deadline and signal while it
-  // waits, and takes what is left of its timeout to the chosen transport.
+  // A call made before the choice waits for it without spending its timeout,
+  // which starts when the chosen transport takes the call, as for a call made
+  // after the choice (and with that transport's default: fallback.timeout on
+  // window.name). Counted, the wait would leave an early call nothing: the
+  // fallback comes when the handshake gives up, after connectTimeout, which
+  // by default equals the call timeout. The wait ends at the choice or at
+  // close(), and the call's signal ends it sooner.
   const runWhenChosen = (method: string, args: unknown[], options: CallOptions): Promise<unknown> => {
-    const timeout = options.timeout ?? connectOptions.timeout ?? DEFAULT_TIMEOUT
-    const { signal } = options
-    const invalid = typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0
+    const { signal, timeout } = options
+    const invalid = timeout !== undefined && (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0)
     // A bad timeout or an aborted signal is refused by the Caller before it
     // sends anything; the window.name client always exists, so it answers at
     // once with the very errors connect() would give.
     if (invalid || signal?.aborted) return run(legacy.remote, method, args, options)
-    const start = Date.now()
     return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const stop = (): void => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
+      let waiting = true
       const onAbort = (): void => {
-        stop()
+        waiting = false
         reject(new AbortError(`call to "${method}" was aborted`, { cause: signal?.reason }))
-      }
-      if (Number.isFinite(timeout)) {
-        timer = setTimeout(() => {
-          stop()
-          reject(new TimeoutError(`call to "${method}" timed out after ${timeout} ms`))
-        }, timeout)
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       ready.then(
         (proxy) => {
-          stop()
-          const left = Math.max(1, timeout - (Date.now() - start))
-          run(proxy, method, args, { ...options, timeout: left }).then(resolve, reject)
+          signal?.removeEventListener('abort', onAbort)
+          if (waiting) run(proxy, method, args, options).then(resolve, reject)
         },
         (error: unknown) => {
-          stop()
+          signal?.removeEventListener('abort', onAbort)
           reject(error)
         },
       )

@@ -416,7 +416,7 @@ describe('connectWithFallback', () => {
   })
 
   /** connectWithFallback towards a framed page that never answers the handshake. */
-  function silentPeer(connectTimeout: number) {
+  function silentPeer(connectTimeout: number, extra: { timeout?: number; fallback?: { timeout?: number } } = {}) {
     const iframe = document.createElement('iframe')
     document.body.append(iframe)
     const { doc, frames } = fakeDocument()
@@ -425,7 +425,8 @@ describe('connectWithFallback', () => {
       allowedOrigins: ['https://widget.example'],
       remote: api,
       connectTimeout,
-      fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc },
+      ...(extra.timeout === undefined ? {} : { timeout: extra.timeout }),
+      fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc, ...extra.fallback },
     })
     return { iframe, frames, conn }
   }
@@ -445,13 +446,15 @@ describe('connectWithFallback', () => {
     iframe.remove()
   })
 
-  it('a call made while the choice is pending keeps its own timeout and signal', async () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+  it('a call made before the choice spends none of its timeout waiting; its signal still ends the wait', async () => {
     const { iframe, frames, conn } = silentPeer(60_000)
-    const timedOut = conn.remote.add.with({ timeout: 20 })(1, 2)
-    await expect(timedOut).rejects.toMatchObject({
-      name: 'TimeoutError',
-      message: 'call to "add" timed out after 20 ms',
-    })
+    const waiting = conn.remote.add.with({ timeout: 20 })(1, 2)
+    const settled = vi.fn()
+    waiting.then(settled, settled)
+    await sleep(60)
+    expect(settled).not.toHaveBeenCalled()
     const controller = new AbortController()
     const aborted = conn.remote.add.with({ signal: controller.signal })(1, 2)
     controller.abort()
@@ -463,26 +466,34 @@ describe('connectWithFallback', () => {
     expect(conn.transport).toBe('pending')
     expect(frames).toHaveLength(0)
     conn.close()
+    await expect(waiting).rejects.toMatchObject({ name: 'DisconnectedError' })
     iframe.remove()
   })
 
-  it('applies maxMessageBytes and maxDepth to the window.name peer too (fallback.* first)', async () => {
-    for (const limits of [{ maxDepth: 5 }, { fallback: { maxDepth: 5 }, maxDepth: 50 }]) {
-      const { doc, frames } = fakeDocument()
-      const conn = connectWithFallback({
-        target: document.createElement('iframe'),
-        allowedOrigins: ['https://widget.example'],
-        remote: anyApi,
-        ...limits,
-        fallback: { responderUrl: RESPONDER, relayUrl: RELAY, document: doc, force: true, ...limits.fallback },
-      })
-      await expect(conn.remote.any(nested(10))).rejects.toMatchObject({ name: 'LimitError' })
-      const pending = conn.remote.any(1)
-      await vi.waitFor(() => expect(frames).toHaveLength(1))
-      frames[0]?.land(RELAY, JSON.stringify({ k: 'r', i: frames[0].call.i, v: nested(10) }))
-      await expect(pending).rejects.toMatchObject({ name: 'LimitError' })
-      conn.close()
-    }
+  it('with equal connectTimeout and timeout (as by default), a call made before the fallback gets its whole timeout', async () => {
+    const { iframe, frames, conn } = silentPeer(100, { timeout: 100 })
+    const early = conn.remote.add(1, 2)
+    await conn.ready
+    await vi.waitFor(() => expect(frames).toHaveLength(1))
+    await sleep(40)
+    frames[0]?.land(RELAY, JSON.stringify({ k: 'r', i: frames[0].call.i, v: 3 }))
+    expect(await early).toBe(3)
+    conn.close()
+    iframe.remove()
+  })
+
+  it('a call made before the choice takes the chosen transport’s default timeout: fallback.timeout on window.name', async () => {
+    const { iframe, frames, conn } = silentPeer(30, { timeout: 40, fallback: { timeout: 5000 } })
+    const early = conn.remote.add(1, 2)
+    await conn.ready
+    const late = conn.remote.add(1, 2)
+    await vi.waitFor(() => expect(frames).toHaveLength(2))
+    await sleep(80)
+    for (const frame of frames) frame.land(RELAY, JSON.stringify({ k: 'r', i: frame.call.i, v: 3 }))
+    expect(await early).toBe(3)
+    expect(await late).toBe(3)
+    conn.close()
+    iframe.remove()
   })
 
   it('close() while pending rejects ready', async () => {

@@ -2,11 +2,21 @@ import { type ConnectOptions, connect } from '../connect.js'
 import type { Connection } from '../connection.js'
 import { type Contract, defineContract, type EmptyContract, type RemoteProxy } from '../contract.js'
 import { AbortError, DisconnectedError, type PortcullisError } from '../errors.js'
+import { createAllowedOrigins } from '../gate/allowed-origins.js'
 import { createRemoteProxy } from '../remote-proxy.js'
 import type { CallOptions } from '../rpc/caller.js'
-import { type WindowNameClient, type WindowNameClientOptions, windowNameClient } from './window-name.js'
+import {
+  responderOrigin,
+  type WindowNameClient,
+  type WindowNameClientOptions,
+  windowNameClient,
+} from './window-name.js'
 
-/** Options of {@link connectWithFallback}: those of `connect()`, plus where the window.name fallback goes. */
+/**
+ * Options of {@link connectWithFallback}: those of `connect()`, plus where the
+ * window.name fallback goes. `allowedOrigins` is required whatever the target,
+ * and must allow the origin of `fallback.responderUrl`.
+ */
 export interface FallbackConnectOptions<R extends Contract = EmptyContract, L extends Contract = EmptyContract>
   extends ConnectOptions<R, L> {
   fallback: WindowNameClientOptions & {
@@ -79,6 +89,12 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
   if (typeof fallback !== 'object' || fallback === null) {
     throw new TypeError('connectWithFallback(): pass fallback: { responderUrl, relayUrl } (or use connect())')
   }
+  // Checked here, not left to connect(): connect() reads the list only for a
+  // window target, and never runs with force, but the window.name peer is
+  // always a page of another origin, which the list must allow.
+  const allowed = createAllowedOrigins(options.allowedOrigins, {
+    allowOpaqueOrigin: options.allowOpaqueOrigin === true,
+  })
   const contract = (options.remote ?? EMPTY) as R
   // Built now, so a mistake in its options shows at once; it creates nothing until a call.
   const legacy: WindowNameClient<R> = windowNameClient(contract, {
@@ -87,6 +103,12 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
     maxMessageBytes: fallback.maxMessageBytes ?? options.maxMessageBytes,
     maxDepth: fallback.maxDepth ?? options.maxDepth,
   })
+  const peerOrigin = responderOrigin('connectWithFallback()', fallback)
+  if (!allowed.allows(peerOrigin)) {
+    throw new TypeError(
+      `connectWithFallback(): fallback.responderUrl is on ${peerOrigin}, which allowedOrigins does not allow; the window.name peer must be an allowed origin, like the postMessage one`,
+    )
+  }
   let transport: FallbackTransport = 'pending'
   let connection: Connection<R, L> | undefined
   let chosen: RemoteProxy<R> | undefined

@@ -73,6 +73,12 @@ function httpUrl(where: string, name: string, value: unknown, base: string): URL
   return url
 }
 
+/** The origin `options.responderUrl` names, resolved as {@link windowNameClient} resolves it. */
+export function responderOrigin(where: string, options: WindowNameClientOptions): string {
+  const doc = pageDocument(options.document, where)
+  return httpUrl(where, 'responderUrl', options.responderUrl, doc.baseURI).origin
+}
+
 /**
  * Calls a peer that cannot use `postMessage`, through `window.name`. Each
  * call opens a hidden iframe on the peer's responder page with the request in

@@ -510,6 +510,46 @@ describe('connectWithFallback', () => {
     iframe.remove()
   })
 
+  it.each([
+    ['with force', true],
+    ['without force', false],
+  ])('applies allowedOrigins to the window.name peer, %s', (_, force) => {
+    const make =
+      (allowedOrigins: unknown, responderUrl = RESPONDER) =>
+      () => {
+        // connect() needs a framed iframe.
+        const iframe = document.createElement('iframe')
+        document.body.append(iframe)
+        try {
+          connectWithFallback({
+            target: iframe,
+            allowedOrigins: allowedOrigins as string[],
+            remote: api,
+            fallback: { responderUrl, relayUrl: RELAY, document: fakeDocument().doc, force },
+          }).close()
+        } finally {
+          iframe.remove()
+        }
+      }
+    expect(make(['*'])).toThrow(/never accepts '\*'/)
+    expect(make(undefined)).toThrow(/allowedOrigins is required/)
+    expect(make(['https://widget.example'], 'https://evil.example/r.html')).toThrow(
+      /fallback.responderUrl is on https:\/\/evil.example, which allowedOrigins does not allow/,
+    )
+    // Resolved against the page, as the client resolves it.
+    expect(make(['https://widget.example'], '/responder.html')).toThrow(/is on https:\/\/shop.example/)
+    expect(make(['https://widget.example'])).not.toThrow()
+    expect(make(['https://*.cdn.example'], 'https://eu.cdn.example/r.html')).not.toThrow()
+  })
+
+  it('needs allowedOrigins even for a target that connect() would take without it', () => {
+    const { port1 } = new MessageChannel()
+    expect(() => connectWithFallback({ target: port1, remote: api, fallback: { ...fallback(), force: true } })).toThrow(
+      /allowedOrigins is required/,
+    )
+    port1.close()
+  })
+
   it('checks its options', () => {
     expect(() => connectWithFallback(null as never)).toThrow(TypeError)
     expect(() => connectWithFallback({ target: window, allowedOrigins: ['https://a.example'] } as never)).toThrow(

@@ -36,6 +36,9 @@ export interface WindowNameClientOptions extends LimitOptions {
    * A blank page on this page's own origin (any same-origin URL that loads
    * fast and runs nothing; an empty HTML file is ideal). The responder
    * navigates the hidden frame there so that this page may read the reply.
+   * It must load at this exact URL, without a redirect (`/relay` to
+   * `/relay/`, http: to https:): a reply is read only from the relay page
+   * itself, so behind a redirect every call times out.
    */
   relayUrl: string | URL
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */
@@ -91,7 +94,9 @@ export function responderOrigin(where: string, options: WindowNameClientOptions)
  *
  * Values cross as JSON: `Date`, `Map`, `undefined` in objects and the like do
  * not survive, and transfer lists are ignored. There are no events, and the
- * peer cannot call back.
+ * peer cannot call back. A request the responder refuses (an origin it does
+ * not allow, see its `onRejected`) gets no answer at all: the call fails
+ * with `TimeoutError`.
  *
  * @example
  * import { windowNameClient } from 'portcullis/fallback'

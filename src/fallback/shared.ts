@@ -26,9 +26,9 @@ export function positive(where: string, name: string, value: unknown, fallback: 
 /** The size options every fallback entry point takes, with the names, defaults and rules of `connect()`'s. */
 export interface LimitOptions {
   /**
-   * Largest value received or sent, in estimated bytes (string lengths plus
-   * binary byte lengths plus 8 per other value), as for `connect()`
-   * (default 32 MiB). Checked before sending and on receipt.
+   * Largest value received or sent, in estimated bytes (8 per value, plus
+   * string lengths, BigInt digits and binary byte lengths), as for
+   * `connect()` (default 32 MiB, and finite). Checked before sending and on receipt.
    */
   maxMessageBytes?: number
   /** Deepest nesting of a value received or sent, as for `connect()` (default 100, at most 1000). */
@@ -52,7 +52,12 @@ export function limitsOption(where: string, options: LimitOptions): Limits {
   if (maxDepth > MAX_DEPTH_CEILING) {
     throw new TypeError(`${where}: maxDepth ${maxDepth} is above ${MAX_DEPTH_CEILING}, which connect() refuses too`)
   }
-  return { maxBytes: check('maxMessageBytes', options.maxMessageBytes, DEFAULT_LIMITS.maxBytes), maxDepth }
+  const maxBytes = options.maxMessageBytes ?? DEFAULT_LIMITS.maxBytes
+  // The budget is what bounds the work of measuring (shared references), as in connect().
+  if (typeof maxBytes !== 'number' || !Number.isFinite(maxBytes) || maxBytes <= 0) {
+    throw new TypeError(`${where}: maxMessageBytes must be a finite positive number, got ${String(maxBytes)}`)
+  }
+  return { maxBytes, maxDepth }
 }
 
 /** Why the arguments of a received call are over `limits`, as the LimitError reply `connect()` would send; undefined when they fit. */

@@ -522,6 +522,8 @@ describe('jsonpHandler: size limits on receipt', () => {
     expect(() => jsonpHandler(contract, { f: () => 0 }, { maxDepth: 0 })).toThrow(/maxDepth must be a positive number/)
     expect(() => jsonpHandler(contract, { f: () => 0 }, { maxDepth: 1001 })).toThrow(/maxDepth 1001 is above 1000/)
     expect(() => jsonpHandler(contract, { f: () => 0 }, { maxMessageBytes: Number.NaN })).toThrow(/maxMessageBytes/)
-    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxMessageBytes: Infinity })).not.toThrow()
+    expect(() => jsonpHandler(contract, { f: () => 0 }, { maxMessageBytes: Infinity })).toThrow(
+      'jsonpHandler(): maxMessageBytes must be a finite positive number, got Infinity',
+    )
   })
 })

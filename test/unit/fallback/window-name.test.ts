@@ -194,7 +194,7 @@ describe('serveWindowName', () => {
     expect(() => serve(win, { handlers: { add: handlers.add } })).toThrow(/handlers.echo must be a function/)
     expect(() => serveWindowName(null as never)).toThrow(TypeError)
     expect(() => serve(win, { maxDepth: 1001 })).toThrow(/maxDepth 1001 is above 1000/)
-    expect(() => serve(win, { maxMessageBytes: -1 })).toThrow(/maxMessageBytes must be a positive number/)
+    expect(() => serve(win, { maxMessageBytes: -1 })).toThrow(/maxMessageBytes must be a finite positive number/)
   })
 })
 

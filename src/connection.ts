@@ -10,7 +10,7 @@ import {
 } from './errors.js'
 import { exceeds, type Limits } from './gate/limits.js'
 import { Handshake } from './protocol/handshake.js'
-import type { TraceSink } from './protocol/trace.js'
+import { guardSink, type TraceSink } from './protocol/trace.js'
 import { createRemoteProxy } from './remote-proxy.js'
 import { Caller } from './rpc/caller.js'
 import { EventHub } from './rpc/event-hub.js'
@@ -127,6 +127,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   // The origin of the last message the peer window sent from a disallowed origin.
   private refusedPeerOrigin: string | undefined
   private readonly removeHostListeners: () => void
+  private readonly trace: TraceSink | undefined
+  // What closed the connection: later calls and emits are told the same.
+  private closedBy: DisconnectReason | PortcullisError | undefined
 
   constructor(private readonly setup: ConnectionSetup) {
     const outputs: Record<string, ServedMethod['output']> = Object.create(null)
@@ -142,15 +145,16 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     }
     this.events = new EventHub(setup.remote.events, setup.onRejected)
     this.remote = createRemoteProxy(setup.remote as R, (method, args, options, transfer) =>
-      this.currentState === 'closed'
-        ? Promise.reject(disconnected('closed'))
+      this.closedBy !== undefined
+        ? Promise.reject(this.afterClose())
         : this.caller.call(method, args, options, transfer),
     )
+    this.trace = guardSink(setup.trace)
     this.handshake = new Handshake(setup.link, setup.channel, {
       onSession: (session) => this.openSession(session),
       onFailure: (error) => this.fail(error, 'version-mismatch'),
       onRejected: setup.onRejected,
-      trace: setup.trace,
+      trace: this.trace,
     })
     this.removeHostListeners = this.watchHost(setup.lifecycle.host)
     if (Number.isFinite(setup.connectTimeout)) {
@@ -193,7 +197,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (!Object.hasOwn(this.setup.local.events, name)) {
       throw new TypeError(`emit("${String(name)}"): this side's contract declares no such event`)
     }
-    if (this.currentState === 'closed') throw disconnected('closed')
+    if (this.closedBy !== undefined) throw this.afterClose()
     const excess = exceeds(payload, this.setup.limits)
     if (excess !== undefined) throw new LimitError(`event "${name}" was not sent: ${excess}`)
     const transfer: Transferable[] = []
@@ -209,6 +213,12 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
 
   close(): void {
     this.shutdown('closed', 'closed')
+  }
+
+  /** The error for a call or emit after the connection closed: the reason it closed, not always 'closed'. */
+  private afterClose(): Error {
+    const by = this.closedBy
+    return typeof by === 'string' || by === undefined ? disconnected(by ?? 'closed') : by
   }
 
   private setState(state: ConnectionState, cause: StateCause): void {
@@ -262,11 +272,19 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
         else this.shutdown('peer-closed', false)
       },
       onRejected: this.setup.onRejected,
-      trace: this.setup.trace,
+      trace: this.trace,
       limits: this.setup.limits,
       debug: this.setup.debug,
     })
     const session = this.session
+    // The queued calls went out as the session opened, through your trace
+    // sink, which may have closed the connection: they were rejected then, so
+    // they must not reach the peer now.
+    if (this.closedBy !== undefined) {
+      session.end(this.afterClose(), 'closed', true)
+      this.session = undefined
+      return
+    }
     const outbox = this.outbox
     this.outbox = []
     for (const { message, transfer } of outbox) {
@@ -291,6 +309,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (this.currentState === 'closed') return
     this.session?.end(disconnected(reason), false)
     this.session = undefined
+    // Ending the session fired handlers' signals, whose listeners may have closed the connection.
+    if (this.closedBy !== undefined) return
     if (this.currentState === 'open') this.readyDeferred = deferred()
     this.setState('reconnecting', reason)
   }
@@ -312,6 +332,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
 
   private fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {
     if (this.currentState === 'closed') return
+    this.closedBy = error
     this.readyDeferred.reject(error)
     this.teardown(error, false)
     this.setState('closed', cause)
@@ -325,6 +346,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       reason === 'peer-gone' && !this.everOpened && hint !== undefined
         ? new DisconnectedError(reason, `${CAUSE_MESSAGES[reason]} before the handshake completed. ${hint}`)
         : disconnected(reason)
+    this.closedBy = reason
     this.readyDeferred.reject(error)
     this.teardown(error, notifyPeer)
     this.setState('closed', reason)
@@ -332,7 +354,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   }
 
   private teardown(error: PortcullisError, notifyPeer: 'closed' | false): void {
-    this.session?.end(error instanceof DisconnectedError ? error : disconnected('closed'), notifyPeer)
+    this.session?.end(error, notifyPeer)
     this.session = undefined
     this.caller.rejectAll(error)
     this.handshake.stop()
@@ -354,6 +376,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       if (this.session === undefined) return
       this.session.end(disconnected('page-hidden'), 'unload')
       this.session = undefined
+      // A handler's signal listener may have closed the connection.
+      if (this.closedBy !== undefined) return
       this.readyDeferred = deferred()
       this.setState('reconnecting', 'page-hidden')
     }

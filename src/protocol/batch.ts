@@ -86,6 +86,13 @@ export class Batch {
     this.closed = true
   }
 
+  /** Forgets what is queued, unsent: its calls were already settled (the connection closed while it was being queued). */
+  drop(): void {
+    this.messages = []
+    this.transfers = []
+    this.unsent = []
+  }
+
   private postOne(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
     try {
       this.port.post(message, transfer)

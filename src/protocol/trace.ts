@@ -25,6 +25,24 @@ export const KIND_NAMES: Readonly<Record<string, string>> = {
   x: 'close',
 }
 
+/**
+ * Your sink, made unable to throw into the protocol: a throw midway through
+ * sending an abort or close notice would leave a call unsettled or a
+ * connection half torn down. The error is rethrown outside, as a listener's is.
+ */
+export function guardSink(sink: TraceSink | undefined): TraceSink | undefined {
+  if (sink === undefined) return undefined
+  return (entry) => {
+    try {
+      sink(entry)
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error
+      })
+    }
+  }
+}
+
 /** Turns a wire message into a trace entry. */
 export function traceEntry(direction: TraceEntry['direction'], channel: string, message: object): TraceEntry {
   const fields = message as Record<string, unknown>

@@ -35,6 +35,8 @@ interface PendingCall {
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
   sent: boolean
+  /** Its reply arrived and an async result schema is checking it: still pending, so its timeout, signal and close() reach it. */
+  checking: boolean
 }
 
 // setTimeout fires at once for delays past 2^31-1 ms.
@@ -113,6 +115,7 @@ export class Caller {
         signal,
         onAbort: undefined,
         sent: false,
+        checking: false,
       }
       if (deadline < this.timerAt) this.schedule(deadline)
       if (signal) {
@@ -172,24 +175,31 @@ export class Caller {
    * and was never ours to expect (a forged or replayed reply).
    */
   settle(reply: ResultMessage | FailureMessage): boolean {
-    const call = this.pending.get(reply.i)
-    if (call === undefined || !call.sent) {
-      if (!this.expired.delete(reply.i)) return false
+    const { i: id } = reply
+    const call = this.pending.get(id)
+    if (call === undefined || !call.sent || call.checking) {
+      if (!this.expired.delete(id)) return false
       return true
     }
-    this.forget(reply.i, call)
     if (reply.k === 'e') {
+      this.forget(id, call)
       call.reject(decodeError(reply.e, call.method))
       return true
     }
     const schema = this.outputs[call.method]
-    if (schema === undefined) {
-      call.resolve(reply.v)
+    const checked = schema === undefined ? ({ ok: true, value: reply.v } as const) : validate(schema, reply.v)
+    if (!(checked instanceof Promise)) {
+      this.forget(id, call)
+      this.finish(call, checked)
       return true
     }
-    const checked = validate(schema, reply.v)
-    if (checked instanceof Promise) checked.then((c) => this.finish(call, c))
-    else this.finish(call, checked)
+    call.checking = true
+    checked.then((c) => {
+      // It timed out, was aborted or the connection closed while its result was checked.
+      if (this.pending.get(id) !== call) return
+      this.forget(id, call)
+      this.finish(call, c)
+    })
     return true
   }
 
@@ -229,13 +239,13 @@ export class Caller {
     const call = this.pending.get(id)
     if (call === undefined) return
     this.forget(id, call)
+    call.reject(error)
     if (expire && call.sent) {
       if (this.expired.size >= MAX_EXPIRED) this.expired.delete(this.expired.values().next().value as string)
       this.expired.add(id)
       // Tell the peer, so its handler's signal fires and it can stop working.
       this.send?.({ k: 'q', i: id })
     }
-    call.reject(error)
   }
 
   private forget(id: string, call: PendingCall): void {

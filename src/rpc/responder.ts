@@ -62,8 +62,12 @@ export class Responder {
     const context = new Context()
     this.running.set(message.i, context)
     const checked = validate(method.input, message.a)
-    if (checked instanceof Promise) checked.then((c) => this.run(message, method, context, c))
-    else this.run(message, method, context, checked)
+    if (checked instanceof Promise) {
+      checked.then((c) => {
+        // Aborted, timed out at the caller or disposed while the arguments were checked: the handler never runs.
+        if (this.running.get(message.i) === context) this.run(message, method, context, c)
+      })
+    } else this.run(message, method, context, checked)
     return true
   }
 
@@ -86,17 +90,19 @@ export class Responder {
       return
     }
     let result: unknown
+    let thenable: boolean
     try {
       const args = checked.value as unknown[]
       result = method.handler(...args, context)
+      // Reading `then` runs a getter of the handler's result, which may throw too.
+      thenable =
+        result instanceof Promise ||
+        (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')
     } catch (error) {
       this.fail(message.i, error)
       return
     }
-    if (
-      result instanceof Promise ||
-      (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')
-    ) {
+    if (thenable) {
       Promise.resolve(result).then(
         (value) => this.reply(message, method, value),
         (error) => this.fail(message.i, error),

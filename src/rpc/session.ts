@@ -59,10 +59,14 @@ export class Session {
     options.caller.attach(this.send)
   }
 
-  /** Ends the session: calls it carried reject with `error`; handlers' signals fire. */
-  end(error: DisconnectedError, notifyPeer: 'closed' | 'unload' | false): void {
+  /**
+   * Ends the session: calls it carried reject with `error`; handlers' signals
+   * fire. With `dropQueued`, what this turn queued is not sent.
+   */
+  end(error: Error, notifyPeer: 'closed' | 'unload' | false, dropQueued = false): void {
     if (this.ended) return
     this.ended = true
+    if (dropQueued) this.batch.drop()
     if (notifyPeer) this.send({ k: 'x', r: notifyPeer })
     this.batch.close()
     this.options.caller.detach(error)

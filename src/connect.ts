@@ -228,8 +228,10 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   const lifecycle: { -readonly [K in keyof Lifecycle]: Lifecycle[K] } = { host }
   let link: Transport
   if (peer !== undefined && allowed !== undefined && host !== undefined) {
-    link = new WindowTransport(peer, allowed, onRejected, host)
+    const windowLink = new WindowTransport(peer, allowed, onRejected, host)
+    link = windowLink
     lifecycle.peerGone = () => peer.closed
+    lifecycle.opaquePeer = () => windowLink.peerIsOpaque
     lifecycle.goneBeforeOpen = COOP_HINT
   } else {
     link = new EndpointTransport(target as Endpoint)

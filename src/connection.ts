@@ -54,6 +54,12 @@ export interface Lifecycle {
   readonly host?: Window
   /** What to tell the user when the peer is gone before the first handshake completed. */
   readonly goneBeforeOpen?: string
+  /**
+   * True while the peer's origin is opaque (`'null'`). An opaque origin names
+   * no site: whatever document the peer window holds next reports `'null'`
+   * too, so such a peer gets one session and no reconnect.
+   */
+  readonly opaquePeer?: () => boolean
 }
 
 export interface ConnectionSetup {
@@ -246,6 +252,17 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       transport.close()
       return
     }
+    if (this.everOpened && this.setup.lifecycle.opaquePeer?.()) {
+      // Not the page we had a session with, whatever it claims: the peer
+      // window now holds an opaque document, which could be anyone's. It is
+      // told, so an honest one (a sandboxed widget that reloaded) stops at once.
+      try {
+        transport.post({ k: 'x', r: 'closed' })
+      } catch {}
+      transport.close()
+      this.shutdown('origin-changed', false)
+      return
+    }
     const reconnect = this.session !== undefined
     // A new page without an unload notice from the old one (a crash, a lost message):
     // still pass through reconnecting, so every transition is observable.
@@ -307,6 +324,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   /** The session is gone but the peer may come back (reload, navigation). */
   private lose(reason: DisconnectReason): void {
     if (this.currentState === 'closed') return
+    // An opaque peer cannot be recognised when it comes back: no reconnect.
+    if (this.setup.lifecycle.opaquePeer?.()) {
+      this.shutdown(reason, false)
+      return
+    }
     this.session?.end(disconnected(reason), false)
     this.session = undefined
     // Ending the session fired handlers' signals, whose listeners may have closed the connection.
@@ -374,6 +396,10 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (host === undefined || typeof host.addEventListener !== 'function') return () => {}
     const onHide = (): void => {
       if (this.session === undefined) return
+      if (this.setup.lifecycle.opaquePeer?.()) {
+        this.shutdown('page-hidden', 'closed')
+        return
+      }
       this.session.end(disconnected('page-hidden'), 'unload')
       this.session = undefined
       // A handler's signal listener may have closed the connection.

@@ -47,6 +47,11 @@ export class WindowTransport implements Transport {
     return this.pinnedOrigin ?? this.allowed.soleOrigin
   }
 
+  /** True when the peer last spoke from an opaque origin: any document in that window could be it. */
+  get peerIsOpaque(): boolean {
+    return this.pinnedOrigin === OPAQUE
+  }
+
   post(data: unknown, transfer: Transferable[] = []): void {
     const origin = this.peerOrigin
     if (this.closed || origin === undefined) return

@@ -3,6 +3,7 @@
  * sent to it. The new page records every message (and every message on any
  * port) it receives; the parent then calls and emits; nothing arrives, and
  * the call that was pending when the peer left rejects with DisconnectedError.
+ * Property 3, continued: an opaque document never takes a peer's place.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Context, type Driver, launch, origins, type PageHandle } from '../harness/driver.js'
@@ -126,8 +127,40 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
     expect(portInbox).toEqual([])
     await page.close()
   })
+})
 
-  it('an allowed opaque peer (data: frame) that navigates away: nothing but content-free SYNs reach the new page', async () => {
+/** Frame 'child' of `page` now holds the `data:` document `html`, whatever it held before. */
+async function replaceWithDataDocument(frame: Context, html: string): Promise<void> {
+  await frame.evaluate((h) => {
+    setTimeout(() => {
+      location.href = `data:text/html,${encodeURIComponent(h)}`
+    })
+  }, html)
+}
+
+/**
+ * The document now in frame 'child' (a full peer that calls greet once open)
+ * either never connects or connects to a port nobody serves: its greet fails
+ * and the parent's handler never runs.
+ */
+async function newcomerGetsNothing(page: PageHandle): Promise<void> {
+  const newcomer = page.frame('child')
+  await waitFor(
+    newcomer,
+    `t !== undefined && t.peer.ready !== 'pending' && (t.peer.ready !== 'open' || t.peer.greet !== undefined)`,
+    15_000,
+  )
+  expect(await read(newcomer, `t.peer.greet !== undefined && t.peer.greet.ok`)).toBe(false)
+}
+
+/**
+ * An opaque origin names no site: the next document in the peer window,
+ * whoever put it there, reports `'null'` too. So an opaque peer gets one
+ * session. When it leaves, the connection closes (nothing queued for a
+ * reconnect), and a `'null'` document never takes the place of a peer.
+ */
+describe.concurrent('an opaque origin cannot take over a connection', () => {
+  it('an allowed opaque peer (data: frame) that is replaced by another data: document: the connection closes, the newcomer gets nothing and runs nothing', async () => {
     const { page } = await openAttackPage(driver, A)
     await page.evaluate(
       (html) => {
@@ -148,15 +181,38 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
     await run(page, `(attack.start('k', 'hold', ['k']), 0)`)
     await waitFor(child, `t.counts.hold === 1`)
 
-    // The parent can address an opaque peer only with '*': the case where the gate on the way out matters most.
+    // The newcomer is a full portcullis peer of A's: it handshakes, then calls greet.
+    await replaceWithDataDocument(child, inlineDocument(D, 'peer', { allow: A, ct: '3000' }))
+    await waitFor(page, `t.conn.state === 'closed'`)
+    expect(await read(page, 't.conn.cause')).toBe('peer-unloaded')
+    await waitFor(page, `t.calls.k.state === 'done'`)
+    expect(await read(page, 't.calls.k')).toMatchObject({ ok: false, code: 'DISCONNECTED', reason: 'peer-unloaded' })
+    // Calls and events made now are refused here, not kept for whoever comes next.
+    expect(await run(page, `attack.call('echo', ['secret'])`)).toMatchObject({ ok: false, code: 'DISCONNECTED' })
+    await newcomerGetsNothing(page)
+    expect(await read(page.frame('child'), 't.portInbox')).toEqual([])
+    expect(await read(page, 't.counts.greet')).toBeUndefined()
+    await page.close()
+  })
+
+  it("allowing ['B', 'null']: a B peer that goes to D, and D that turns its frame into a data: document, is never connected", async () => {
+    const { page } = await openAttackPage(driver, A)
+    const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')
+    await run(
+      page,
+      `(attack.open({ target: 'child', allow: [${json(B)}, 'null'], opaque: true, serve: 'host', remote: 'victim' }), 0)`,
+    )
+    expect(await run(page, `attack.call('add', [1, 1])`)).toMatchObject({ ok: true, value: 2 })
     await navigateAway(child)
-    const { inbox, portInbox } = await afterNavigation(page)
-    for (const m of inbox) {
-      expect(m.ports).toBe(0)
-      expect(Object.keys(m.data).sort()).toEqual(['k', 'n', 'pc'])
-      expect(m.data.k).toBe('s')
-    }
-    expect(portInbox).toEqual([])
+    const listener = page.frame('child')
+    await listener.waitFor(() => (globalThis as any).t?.counts?.provoked === 1)
+    await waitFor(page, `t.conn.cause === 'origin-changed'`)
+    // D cannot pass as B; as an opaque document it would pass the gate's origin check.
+    await replaceWithDataDocument(listener, inlineDocument(D, 'peer', { allow: A, ct: '3000' }))
+    await waitFor(page, `t.conn.state === 'closed'`)
+    expect(await read(page, 't.conn.cause')).toBe('origin-changed')
+    await newcomerGetsNothing(page)
+    expect(await read(page, 't.counts.greet')).toBeUndefined()
     await page.close()
   })
 })

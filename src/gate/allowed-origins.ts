@@ -79,7 +79,8 @@ function parsePattern(entry: string): SubdomainPattern {
     u.origin.replace(PLACEHOLDER, '*'),
   )
   const suffix = url.hostname.slice(PLACEHOLDER.length)
-  if (suffix.split('.').length < 3) {
+  // Labels, not dots: '*.com.' (fully qualified, trailing dot) is still all of .com.
+  if (suffix.split('.').filter(Boolean).length < 2) {
     refuse(entry, "covers a whole top-level domain; name the registrable domain, e.g. 'https://*.example.com'")
   }
   return { protocol: url.protocol, port: url.port, suffix }

@@ -209,7 +209,14 @@ describe('createAllowedOrigins: refusals say what to write instead', () => {
 })
 
 describe('createAllowedOrigins: pattern rules', () => {
-  it.each(['https://*.com', 'https://*.example', 'https://*.localhost'])('refuses the TLD-wide pattern %s', (p) => {
+  it.each([
+    'https://*.com',
+    'https://*.example',
+    'https://*.localhost',
+    // A trailing dot is the same name written fully qualified, not one more label.
+    'https://*.com.',
+    'http://*.localhost.',
+  ])('refuses the TLD-wide pattern %s', (p) => {
     expect(refusal([p]).message).toContain(
       "covers a whole top-level domain; name the registrable domain, e.g. 'https://*.example.com'",
     )

@@ -65,6 +65,9 @@ export class Caller {
   private nextId = 0
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = Number.POSITIVE_INFINITY
+  // Set by rejectAll(): the connection is over, and no timer may be set again
+  // (a trace sink that closes the connection during a sweep would otherwise leave one).
+  private over = false
 
   constructor(
     private readonly outputs: Readonly<Record<string, StandardSchemaV1>>,
@@ -142,6 +145,7 @@ export class Caller {
 
   /** The connection ended: every call rejects, and the timer goes. */
   rejectAll(error: Error): void {
+    this.over = true
     this.send = undefined
     for (const id of [...this.pending.keys()]) this.fail(id, error, false)
     this.expired.clear()
@@ -151,6 +155,7 @@ export class Caller {
   }
 
   private schedule(deadline: number): void {
+    if (this.over) return
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timerAt = deadline
     this.timer = setTimeout(() => this.sweep(), Math.min(Math.max(0, deadline - now()), MAX_DELAY))

@@ -71,6 +71,11 @@ export class Responder {
     return true
   }
 
+  /** True while call `id` is being checked, run or answered. */
+  isRunning(id: string): boolean {
+    return this.running.has(id)
+  }
+
   /** The caller gave up on `id`: fire the handler's signal. */
   abort(id: string): void {
     const context = this.running.get(id)

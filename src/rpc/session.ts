@@ -144,6 +144,11 @@ export class Session {
     const { options } = this
     switch (message.k) {
       case 'c':
+        if (this.responder?.isRunning(message.i)) {
+          // A second call under a running call's id: answering it would settle the first.
+          options.onRejected({ reason: 'unknown-id', detail: `call ${message.i} is already running` })
+          return
+        }
         if (!this.responder?.handle(message)) {
           options.onRejected({ reason: 'unknown-method', detail: `no handler for "${message.m}"` })
           this.send({

@@ -67,6 +67,23 @@ describe('Caller: one timer for every deadline', () => {
   })
 })
 
+describe('Caller: closed during its own sweep', () => {
+  it('a connection closed while a timed-out call is being failed leaves no timer behind', async () => {
+    const { caller, send } = setup(1000)
+    // The abort notice of the timed-out call closes the connection (a trace sink can do that).
+    caller.attach((message, transfer) => {
+      send(message, transfer)
+      if ((message as { k: string }).k === 'q') caller.rejectAll(new Error('closed'))
+    })
+    // The later deadline first, so the sweep has already noted it when the connection closes.
+    const slow = track(caller.call('add', [1, 2], { timeout: 200 }, undefined))
+    const quick = track(caller.call('add', [1, 2], { timeout: 100 }, undefined))
+    await vi.advanceTimersByTimeAsync(100)
+    expect([quick.status, slow.status]).toEqual(['rejected', 'rejected'])
+    expect(vi.getTimerCount()).toBe(0)
+  })
+})
+
 describe('Caller: correlation', () => {
   it('sends a call with a fresh random id and resolves with the validated result', async () => {
     const { caller, sent, send } = setup()

@@ -154,6 +154,18 @@ describe('Session over an in-memory pair', () => {
     expect(b.rejections).toEqual([])
   })
 
+  it('a second call under a running call id is refused, and the first handler still hears the end of the session', async () => {
+    const [ea, eb] = memoryPair()
+    const b = side(eb, true)
+    ea.listen(() => {})
+    eb.inject({ k: 'c', i: 'dup', m: 'wait', a: [] })
+    eb.inject({ k: 'c', i: 'dup', m: 'wait', a: [] })
+    expect(b.signals).toHaveLength(1)
+    expect(b.rejections).toEqual([{ reason: 'unknown-id', detail: 'call dup is already running' }])
+    b.session.end(new DisconnectedError('closed', 'closed'), false)
+    expect(b.signals[0]!.aborted).toBe(true)
+  })
+
   it('a caller timeout also aborts the remote handler', async () => {
     const [ea, eb] = memoryPair()
     const a = side(ea, true)

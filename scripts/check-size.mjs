@@ -16,21 +16,25 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
-// Issue #7 asks for 3.5 KB for the core. The core measures about 11.5 KB
-// (11,791 B on 2026-11-22, batching and the limits, error-codec and lifecycle
-// fixes included): about 2 KB of it are the error messages
+// Issue #7 asks for 3.5 KB for the core. The core measures about 12 KB
+// (12,514 B on 2026-11-22, batching and the limits, error-codec and lifecycle
+// fixes included; the review fixes of that day, measuring before parsing,
+// BigInt and image data, one session for opaque peers, the lifecycle races,
+// added about 0.7 KB): about 2 KB of it are the error messages
 // that say what to write instead, the rest is the gate with subdomain
 // patterns, the handshake with reconnect, limits, the error codec with cause
 // chains, and trace. Reaching
 // 3.5 KB means dropping features or messages, a product decision that is still
 // open; until then these budgets sit just above today's sizes so that any
 // growth fails `npm test` and has to be argued for.
-const CORE = 12_032 // 11.75 KB; target 3,584
+const CORE = 12_544 // 12.25 KB; target 3,584
 // What portcullis/fallback adds on top of the core (window.name client and
 // responder, connectWithFallback, JSONP client, JSONP server helper). It is
 // built on the core (connect, Caller, Responder, envelope, errors), so its own
-// bytes are the glue and the four features (about 3.8 KB today).
-const FALLBACK_INCREMENT = 4_096
+// bytes are the glue and the four features (4,677 B on 2026-11-22, after the
+// review fixes: limits on receipt, a guarded JSONP handler, allowedOrigins for
+// window.name, early calls that wait without spending their timeout).
+const FALLBACK_INCREMENT = 4_864
 const BUDGETS = {
   core: CORE,
   // What a page pays for the common case; it must not pull in src/fallback/ (checked below).

@@ -1,4 +1,4 @@
-import { type DisconnectedError, LimitError } from '../errors.js'
+import { LimitError } from '../errors.js'
 import { exceeds, type Limits } from '../gate/limits.js'
 import { Batch, isBatch, type Unsent } from '../protocol/batch.js'
 import { parseSessionHeader, parseSessionMessage, payloadOf, type SessionMessage } from '../protocol/envelope.js'

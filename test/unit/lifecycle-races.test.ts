@@ -96,7 +96,7 @@ describe('a call whose result an async schema is checking is still pending', () 
     expect(call.status).toBe('rejected') // TimeoutError after 50 ms
   })
 
-  it('close() does not reach it either: the call resolves after close()', async () => {
+  it('close() reaches it: it rejects, and never resolves after close()', async () => {
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
     let validating = false
@@ -221,7 +221,7 @@ describe("close() from a handler's abort listener, as the session ends, stays cl
 })
 
 describe('a trace sink that throws disturbs nothing', () => {
-  it('on the abort notice: the timed-out call never rejects, and the timer sweep dies', async () => {
+  it('on the abort notice: each timed-out call rejects, the sweep goes on, the errors are reported outside', async () => {
     const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
     const errors: unknown[] = []
     const onErr = (e: unknown) => errors.push(e)
@@ -236,37 +236,46 @@ describe('a trace sink that throws disturbs nothing', () => {
       const second = track(remote.slow.with({ timeout: 60 })())
       await sleep(300)
       expect([first.status, second.status]).toEqual(['rejected', 'rejected'])
+      expect(errors).toMatchObject([{ message: 'sink bug' }, { message: 'sink bug' }])
     } finally {
       process.off('uncaughtException', onErr)
     }
   })
 
-  it('on the close notice: close() throws and leaves the pending call and the state behind', async () => {
-    const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
-    const trace: TraceSink = (e) => {
-      if (e.kind === 'close') throw new Error('sink bug')
-    }
-    const { A } = pair(api, api, { slow: () => new Promise(() => {}) }, { trace })
-    const remote: any = await A.ready
-    const call = track(remote.slow())
-    await turns(3)
-    let threw: unknown
+  it('on the close notice: close() closes, the pending call rejects, the error is reported outside', async () => {
+    const errors: unknown[] = []
+    const onErr = (e: unknown) => errors.push(e)
+    process.on('uncaughtException', onErr)
     try {
-      A.close()
-    } catch (e) {
-      threw = e
+      const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
+      const trace: TraceSink = (e) => {
+        if (e.kind === 'close') throw new Error('sink bug')
+      }
+      const { A } = pair(api, api, { slow: () => new Promise(() => {}) }, { trace })
+      const remote: any = await A.ready
+      const call = track(remote.slow())
+      await turns(3)
+      let threw: unknown
+      try {
+        A.close()
+      } catch (e) {
+        threw = e
+      }
+      await turns(3)
+      expect({ threw, state: A.state, call: call.status }).toEqual({
+        threw: undefined,
+        state: 'closed',
+        call: 'rejected',
+      })
+      expect(errors).toMatchObject([{ message: 'sink bug' }])
+    } finally {
+      process.off('uncaughtException', onErr)
     }
-    await turns(3)
-    expect({ threw, state: A.state, call: call.status }).toEqual({
-      threw: undefined,
-      state: 'closed',
-      call: 'rejected',
-    })
   })
 })
 
 describe('a trace sink that calls close() while the session opens', () => {
-  it('the state goes back to open and the queued call still goes out', async () => {
+  it('it stays closed, and the queued call never goes out', async () => {
     const api = defineContract({ methods: { add: { input: z.tuple([z.number()]), output: z.number() } } })
     let A!: ConnectionImpl<any, any>
     const trace: TraceSink = (e) => {
@@ -285,7 +294,7 @@ describe('a trace sink that calls close() while the session opens', () => {
 })
 
 describe('what closed the connection is what later calls are told', () => {
-  it("after the peer closed, a new call rejects with reason 'closed' (README: only when this side called close())", async () => {
+  it("after the peer closed, a new call rejects with reason 'peer-closed', not 'closed' (README: that means this side called close())", async () => {
     const api = defineContract({ methods: { add: { input: z.tuple([z.number()]), output: z.number() } } })
     const { A, B } = pair(api, api, { add: (n: number) => n })
     const remote: any = await A.ready
@@ -297,7 +306,7 @@ describe('what closed the connection is what later calls are told', () => {
 })
 
 describe('a version mismatch after open', () => {
-  it("an in-flight call rejects with DisconnectedError reason 'closed'", async () => {
+  it("an in-flight call rejects with the mismatch, not DisconnectedError reason 'closed'", async () => {
     const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
     const { A } = pair(api, api, { slow: () => new Promise(() => {}) })
     const remote: any = await A.ready
@@ -313,7 +322,7 @@ describe('a version mismatch after open', () => {
 })
 
 describe('a handler result whose `then` getter throws', () => {
-  it('the caller gets no answer until its own timeout', async () => {
+  it('the caller is answered with the error, at once', async () => {
     const api = defineContract({ methods: { get: { input: z.tuple([]), output: z.number() } } })
     const errors: unknown[] = []
     const onErr = (e: unknown) => errors.push(e)

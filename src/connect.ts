@@ -169,8 +169,9 @@ function checkPositive(name: string, value: number | undefined, fallback: number
  * Opens a typed, origin-gated connection to another window, a port or a worker.
  *
  * @example
+ * const iframe = document.querySelector('iframe')!
  * const conn = connect({
- *   target: document.querySelector('iframe')!,
+ *   target: iframe,
  *   allowedOrigins: ['https://widget.example'],
  *   remote: widgetApi,
  *   local: { contract: hostApi, handlers: { getTheme: () => 'dark' } },

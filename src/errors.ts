@@ -94,7 +94,11 @@ export type DisconnectReason =
   /** This page was hidden (navigation, or the back/forward cache); the connection seeks the peer again if it is shown. */
   | 'page-hidden'
 
-/** The connection closed, or the peer went away, while a call was in flight. */
+/**
+ * The connection closed or the peer went away: for calls in flight, for
+ * calls and `emit()` after close (with the reason it closed), and in the
+ * fallback for a transport that could not reach the peer.
+ */
 export class DisconnectedError extends PortcullisError {
   override readonly name = 'DisconnectedError'
   readonly reason: DisconnectReason

@@ -98,6 +98,8 @@ describe('exceeds (size and depth limits)', () => {
     expect(exceeds('x'.repeat(101), small)).toBe('more than 100 bytes')
     expect(exceeds(new ArrayBuffer(101), small)).toBe('more than 100 bytes')
     expect(exceeds(new Uint8Array(101), small)).toBe('more than 100 bytes')
+    expect(exceeds(new DataView(new ArrayBuffer(101)), small)).toBe('more than 100 bytes')
+    expect(exceeds(new RegExp('x'.repeat(101)), small)).toBe('more than 100 bytes')
     expect(exceeds(new Blob(['x'.repeat(101)]), small)).toBe('more than 100 bytes')
     expect(exceeds({ ['k'.repeat(101)]: 1 }, small)).toBe('more than 100 bytes')
     expect(exceeds(new Map([['k', 'v'.repeat(100)]]), small)).toBe('more than 100 bytes')

@@ -42,7 +42,7 @@ afterAll(async () => {
  * - wide: 6 levels of 30 keys: 30^6 paths.
  * - props: `[1]` with a named property (`big`, or a numeric-looking name) holding 2000 characters.
  * - sparse: an empty array of length 2^32 - 1: a few bytes on the wire, 4e9 holes to walk.
- * - blanks, bigint, image, bitmap: a million empty strings, a 1.25 MB BigInt, a 4 MiB
+ * - blanks, bigint, image, bitmap: a million empty strings, 1.5 MB of BigInts, a 4 MiB
  *   ImageData and ImageBitmap (pixels that no own property may show): cheap to describe, dear to clone.
  */
 const BUILDERS = `(() => {
@@ -56,7 +56,8 @@ const BUILDERS = `(() => {
     props(name = 'big') { return Object.assign([1], { [name]: 'x'.repeat(2000) }) },
     sparse() { const a = []; a.length = 2 ** 32 - 1; return a },
     blanks() { return new Array(1e6).fill('') },
-    bigint() { return 1n << 10000000n },
+    // Twelve BigInts of 2^20 bits (Firefox's largest): 1.5 MB of digits, as each is cloned whole.
+    bigint() { const b = 1n << 1000000n; return Array.from({ length: 12 }, () => b) },
     image() { return new ImageData(1024, 1024) },
     bitmap() { return createImageBitmap(new ImageData(1024, 1024)) },
   }

@@ -1,6 +1,6 @@
 import type { Contract, RemoteProxy } from './contract.js'
 import type { CallOptions } from './rpc/caller.js'
-import { takeTransfer } from './rpc/transfer.js'
+import { peekTransfer } from './rpc/transfer.js'
 
 /** Starts one call: the connection supplies it. */
 export type Invoke = (
@@ -15,7 +15,7 @@ function collectTransfer(args: unknown[], options: CallOptions | undefined): Tra
   for (const arg of args) {
     if (typeof arg === 'object' && arg !== null) {
       list ??= []
-      takeTransfer(arg, list)
+      peekTransfer(arg, list)
     }
   }
   if (options?.transfer) (list ??= []).push(...options.transfer)

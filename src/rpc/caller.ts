@@ -5,6 +5,7 @@ import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage, FailureMessage, ResultMessage } from '../protocol/envelope.js'
 import { decodeError } from './error-codec.js'
 import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
+import { forgetTransfer } from './transfer.js'
 
 /** Per-call options, given through `remote.method.with(options)`. */
 export interface CallOptions {
@@ -228,7 +229,10 @@ export class Caller {
       send(call.message, call.transfer, this.unsent)
     } catch (error) {
       this.unsent(error, call.message)
+      return
     }
+    // Marked with transfer() and now on its way: the marks are spent.
+    if (call.transfer !== undefined) for (const arg of call.message.a) forgetTransfer(arg)
   }
 
   // DataCloneError and the like: the call rejects with it, nothing stays pending.

@@ -21,6 +21,22 @@ export function transfer<T>(value: T, transferables: Transferable[]): T {
 }
 
 /**
+ * Reads the transfer list marked on `value` into `into`, keeping the mark: a
+ * call may still be refused before it is sent (aborted, too big, closed), and
+ * a retry of the same value must move it too. {@link forgetTransfer} once sent.
+ */
+export function peekTransfer(value: unknown, into: Transferable[]): void {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return
+  const list = marks.get(value)
+  if (list !== undefined) for (const item of list) into.push(item)
+}
+
+/** The value was sent: its buffers are moved, and the mark is spent. */
+export function forgetTransfer(value: unknown): void {
+  if (typeof value === 'object' && value !== null) marks.delete(value)
+}
+
+/**
  * Takes (and forgets) the transfer list marked on `value`: appended to `into`
  * when given, else returned (undefined when `value` is not marked).
  */

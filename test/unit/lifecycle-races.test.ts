@@ -11,6 +11,7 @@ import { defineContract } from '../../src/contract.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import type { TraceSink } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
+import { transfer } from '../../src/rpc/transfer.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import { track, turns, until } from './helpers.js'
 
@@ -347,5 +348,29 @@ describe('a handler result whose `then` getter throws', () => {
     } finally {
       process.off('uncaughtException', onErr)
     }
+  })
+})
+
+describe('transfer(): a call refused before it is sent leaves the mark for the retry', () => {
+  it('control: a marked value that is sent is moved', async () => {
+    const api = defineContract({ methods: { take: { input: z.tuple([z.any()]), output: z.number() } } })
+    const { A } = pair(api, api, { take: (b: ArrayBuffer) => b.byteLength })
+    const remote: any = await A.ready
+    const buf = new ArrayBuffer(8)
+    await expect(remote.take(transfer(buf, [buf]))).resolves.toBe(8)
+    expect(buf.byteLength).toBe(0)
+  })
+
+  it('a retry of the same marked value moves it', async () => {
+    const api = defineContract({ methods: { take: { input: z.tuple([z.any()]), output: z.number() } } })
+    const { A } = pair(api, api, { take: (b: ArrayBuffer) => b.byteLength })
+    const remote: any = await A.ready
+    const buf = new ArrayBuffer(8)
+    const marked = transfer(buf, [buf])
+    const ac = new AbortController()
+    ac.abort()
+    await expect(remote.take.with({ signal: ac.signal })(marked)).rejects.toMatchObject({ code: 'ABORT' })
+    await expect(remote.take(marked)).resolves.toBe(8)
+    expect(buf.byteLength).toBe(0) // moved, as transfer() promised
   })
 })

@@ -17,7 +17,7 @@ import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
 // Issue #7 asks for 3.5 KB for the core. The core measures about 12 KB
-// (12,549 B on 2026-11-22, batching and the limits, error-codec and lifecycle
+// (12,694 B on 2026-11-22, batching and the limits, error-codec and lifecycle
 // fixes included; the review fixes of that day, measuring before parsing,
 // BigInt and image data, one session for opaque peers, the lifecycle races,
 // added about 0.7 KB): about 2 KB of it are the error messages

@@ -1,4 +1,4 @@
-import type { Contract, EmptyContract, EventInput, EventName, EventOutput, RemoteProxy } from './contract.js'
+import type { Contract, EmitArgs, EmptyContract, EventName, EventOutput, RemoteProxy } from './contract.js'
 import {
   DisconnectedError,
   type DisconnectReason,
@@ -41,7 +41,7 @@ export interface Connection<R extends Contract = EmptyContract, L extends Contra
   /** Listens for an event the peer emits; the payload has been validated. Returns an unsubscribe function. */
   on<K extends EventName<R>>(name: K, listener: (payload: EventOutput<R, K>) => void): () => void
   /** Emits an event declared by this side's contract. Queued until the connection is open; after close it throws what closed it. */
-  emit<K extends EventName<L>>(name: K, payload: EventInput<L, K>): void
+  emit<K extends EventName<L>>(name: K, ...payload: EmitArgs<L, K>): void
   /** Rejects every pending call with `DisconnectedError`, tells the peer, removes every listener. Idempotent. */
   close(): void
 }
@@ -199,7 +199,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     return this.events.on(name, listener)
   }
 
-  emit<K extends EventName<L>>(name: K, payload: EventInput<L, K>): void {
+  emit<K extends EventName<L>>(name: K, ...[payload]: EmitArgs<L, K>): void {
     if (!Object.hasOwn(this.setup.local.events, name)) {
       throw new TypeError(`emit("${String(name)}"): this side's contract declares no such event`)
     }

@@ -45,10 +45,18 @@ export interface RemoteMethod<M extends MethodSchema> {
 /** The typed proxy of the peer's methods. */
 export type RemoteProxy<C extends Contract> = { readonly [K in keyof C['methods']]: RemoteMethod<C['methods'][K]> }
 
-/** The handler of one method: validated arguments, then the call's context. */
+/**
+ * The handler of one method: validated arguments, then the call's context.
+ * An omitted optional argument arrives as `undefined` (for zod tuples, whose
+ * length portcullis can read), so the context is always after all of them.
+ * A handler with no `return` is fine when the result schema accepts `undefined`.
+ */
 export type HandlerOf<M extends MethodSchema> = (
   ...args: [...Tuple<Output<M['input']>>, CallContext]
-) => Input<M['output']> | PromiseLike<Input<M['output']>>
+) =>
+  | Input<M['output']>
+  | PromiseLike<Input<M['output']>>
+  | (undefined extends Input<M['output']> ? void | PromiseLike<void> : never)
 
 /** One handler for every method of a contract. */
 export type Handlers<C extends Contract> = { readonly [K in keyof C['methods']]: HandlerOf<C['methods'][K]> }
@@ -57,8 +65,23 @@ export type Handlers<C extends Contract> = { readonly [K in keyof C['methods']]:
 export type EventName<C extends Contract> = keyof C['events'] & string
 /** A payload as an emitter passes it. */
 export type EventInput<C extends Contract, K extends EventName<C>> = Input<C['events'][K]>
+/** The arguments of `emit(name, ...)`: the payload, optional when the schema accepts `undefined` (`z.void()`). */
+export type EmitArgs<C extends Contract, K extends EventName<C>> =
+  undefined extends EventInput<C, K> ? [payload?: EventInput<C, K>] : [payload: EventInput<C, K>]
 /** A payload as a listener receives it, after validation. */
 export type EventOutput<C extends Contract, K extends EventName<C>> = Output<C['events'][K]>
+
+/**
+ * A result is checked by the side that sends it and again by the caller, so
+ * an output schema sees its own output: one whose output it would refuse
+ * (`z.string().transform((s) => s.length)`) fails every call. Such a method
+ * is a compile error here.
+ */
+type OutputsCheckedTwice<M extends MethodsShape> = {
+  readonly [K in keyof M]: Output<M[K]['output']> extends Input<M[K]['output']>
+    ? unknown
+    : { readonly output: 'this output schema refuses its own output (a transform?): results are checked on both sides' }
+}
 
 // `then` would make the proxy a thenable (awaiting `ready` would call it);
 // the others cannot be own properties of an object literal or mislead readers.
@@ -101,7 +124,7 @@ function checkNames(
  * })
  */
 export function defineContract<const M extends MethodsShape = {}, const E extends EventsShape = {}>(definition: {
-  readonly methods?: M
+  readonly methods?: M & OutputsCheckedTwice<M>
   readonly events?: E
 }): Contract<M, E> {
   if (typeof definition !== 'object' || definition === null) {

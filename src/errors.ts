@@ -25,6 +25,7 @@ export class PortcullisError extends Error {
 
 /** A message or a target came from, or would go to, an origin that is not allowed. */
 export class OriginError extends PortcullisError {
+  declare readonly code: 'ORIGIN'
   override readonly name = 'OriginError'
   constructor(message: string) {
     super('ORIGIN', message)
@@ -46,6 +47,7 @@ export type ValidationTarget = 'arguments' | 'result' | 'event'
  * the value we sent.
  */
 export class ValidationError extends PortcullisError {
+  declare readonly code: 'VALIDATION'
   override readonly name = 'ValidationError'
   readonly issues: readonly ValidationIssue[]
   readonly target: ValidationTarget
@@ -69,6 +71,7 @@ export class ValidationError extends PortcullisError {
 
 /** A call, or the handshake, did not finish in time. */
 export class TimeoutError extends PortcullisError {
+  declare readonly code: 'TIMEOUT'
   override readonly name = 'TimeoutError'
   constructor(message: string) {
     super('TIMEOUT', message)
@@ -77,6 +80,7 @@ export class TimeoutError extends PortcullisError {
 
 /** The caller's `AbortSignal` fired before the reply arrived. */
 export class AbortError extends PortcullisError {
+  declare readonly code: 'ABORT'
   override readonly name = 'AbortError'
   constructor(message: string, options?: { cause?: unknown }) {
     super('ABORT', message, options)
@@ -100,6 +104,7 @@ export type DisconnectReason =
  * fallback for a transport that could not reach the peer.
  */
 export class DisconnectedError extends PortcullisError {
+  declare readonly code: 'DISCONNECTED'
   override readonly name = 'DisconnectedError'
   readonly reason: DisconnectReason
   constructor(reason: DisconnectReason, message: string) {
@@ -114,6 +119,7 @@ export class DisconnectedError extends PortcullisError {
  * only when the answering side set `debug: true`.
  */
 export class RemoteError extends PortcullisError {
+  declare readonly code: 'REMOTE'
   override readonly name = 'RemoteError'
   readonly remoteName: string
   readonly data: Readonly<Record<string, unknown>>
@@ -133,6 +139,7 @@ export class RemoteError extends PortcullisError {
 
 /** A message exceeds the size or nesting-depth limit. */
 export class LimitError extends PortcullisError {
+  declare readonly code: 'LIMIT'
   override readonly name = 'LimitError'
   constructor(message: string) {
     super('LIMIT', message)
@@ -141,8 +148,30 @@ export class LimitError extends PortcullisError {
 
 /** The handshake failed for a reason other than time: for example a protocol version mismatch. */
 export class HandshakeError extends PortcullisError {
+  declare readonly code: 'HANDSHAKE'
   override readonly name = 'HandshakeError'
   constructor(message: string) {
     super('HANDSHAKE', message)
   }
 }
+
+/**
+ * Every error portcullis throws or rejects with, as one union: narrow it by
+ * `code`, which works where `instanceof` does not (another window's classes,
+ * the CommonJS build of `portcullis/fallback`).
+ *
+ * @example
+ * catch (e) {
+ *   const error = e as PortcullisErrors
+ *   if (error.code === 'VALIDATION') console.log(error.issues)
+ * }
+ */
+export type PortcullisErrors =
+  | OriginError
+  | ValidationError
+  | TimeoutError
+  | AbortError
+  | DisconnectedError
+  | RemoteError
+  | LimitError
+  | HandshakeError

@@ -4,6 +4,7 @@ export type { Connection, ConnectionState, StateCause, StateListener } from './c
 export type {
   ArgumentsSchema,
   Contract,
+  EmitArgs,
   EmptyContract,
   EventInput,
   EventName,
@@ -17,7 +18,7 @@ export type {
   RemoteProxy,
 } from './contract.js'
 export { defineContract } from './contract.js'
-export type { DisconnectReason, ErrorCode, ValidationIssue, ValidationTarget } from './errors.js'
+export type { DisconnectReason, ErrorCode, PortcullisErrors, ValidationIssue, ValidationTarget } from './errors.js'
 export {
   AbortError,
   DisconnectedError,

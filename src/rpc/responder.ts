@@ -4,7 +4,7 @@ import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage, FailureMessage } from '../protocol/envelope.js'
 import type { Send } from './caller.js'
 import { encodeError } from './error-codec.js'
-import { type Checked, type StandardSchemaV1, validate } from './standard-schema.js'
+import { type Checked, type StandardSchemaV1, tupleLength, validate } from './standard-schema.js'
 import { takeTransfer } from './transfer.js'
 
 /** What a handler receives after its arguments. */
@@ -47,6 +47,8 @@ class Context implements CallContext {
  */
 export class Responder {
   private readonly running = new Map<string, Context>()
+  // Declared argument counts, where the schema tells: the context always comes after all of them.
+  private readonly arity = new Map<ServedMethod, number | undefined>()
 
   constructor(
     private readonly methods: Readonly<Record<string, ServedMethod>>,
@@ -97,7 +99,11 @@ export class Responder {
     let result: unknown
     let thenable: boolean
     try {
-      const args = checked.value as unknown[]
+      let args = checked.value as unknown[]
+      let arity = this.arity.get(method)
+      if (arity === undefined && !this.arity.has(method)) this.arity.set(method, (arity = tupleLength(method.input)))
+      // Omitted optional arguments arrive as undefined, so the context stays where the types put it.
+      if (arity !== undefined && args.length < arity) args = [...args, ...new Array(arity - args.length)]
       result = method.handler(...args, context)
       // Reading `then` runs a getter of the handler's result, which may throw too.
       thenable =

@@ -10,7 +10,7 @@ const marks = new WeakMap<object, Transferable[]>()
  * await remote.process(transfer(pixels, [pixels]))
  * pixels.byteLength // 0: it now lives in the other window
  */
-export function transfer<T>(value: T, transferables: Transferable[]): T {
+export function transfer<T extends object>(value: T, transferables: Transferable[]): T {
   if ((typeof value !== 'object' && typeof value !== 'function') || value === null) {
     throw new TypeError(
       'transfer(value, list): value must be an object (the ArrayBuffer, port, or an object holding them)',

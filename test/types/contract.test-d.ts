@@ -12,6 +12,7 @@ import {
   type MethodResult,
   type RemoteProxy,
   type StandardSchemaV1,
+  transfer,
 } from '../../src/index.js'
 
 const User = z.object({ id: z.string(), name: z.string() })
@@ -21,7 +22,11 @@ const childApi = defineContract({
     add: { input: z.tuple([z.number(), z.number()]), output: z.number() },
     getUser: { input: z.tuple([z.object({ id: z.string() })]), output: User },
     optional: { input: z.tuple([z.string(), z.number().optional()]), output: z.void() },
-    parse: { input: z.tuple([z.string().transform((s) => s.length)]), output: z.string().transform((s) => s.length) },
+    // An output transform must accept its own output: results are checked on both sides.
+    parse: {
+      input: z.tuple([z.string().transform((s) => s.length)]),
+      output: z.union([z.string(), z.number()]).transform((v) => Number(v)),
+    },
     none: { input: z.tuple([]), output: z.array(z.string()) },
   },
   events: { resized: z.object({ height: z.number() }), closed: z.null() },
@@ -99,9 +104,9 @@ describe('handlers', () => {
     expectTypeOf<AddHandler>().parameters.toEqualTypeOf<[number, number, CallContext]>()
     expectTypeOf<CallContext>().toEqualTypeOf<{ readonly signal: AbortSignal }>()
     type ParseHandler = HandlerOf<(typeof childApi.methods)['parse']>
-    // The handler sees the parsed argument (a number) and returns the schema's input (a string).
+    // The handler sees the parsed argument (a number) and returns the output schema's input.
     expectTypeOf<ParseHandler>().parameters.toEqualTypeOf<[number, CallContext]>()
-    expectTypeOf<ParseHandler>().returns.toEqualTypeOf<string | PromiseLike<string>>()
+    expectTypeOf<ParseHandler>().returns.toEqualTypeOf<string | number | PromiseLike<string | number>>()
   })
 
   it('are checked in connect(): every method, the right arguments, the right result', () => {
@@ -215,6 +220,61 @@ describe('a non-zod Standard Schema v1', () => {
     c.emit('tick', 1)
     // @ts-expect-error: tick carries a number
     c.emit('tick', 'one')
+  })
+
+  it('refuses an output schema that would refuse its own output (checked on both sides, it fails every call)', () => {
+    defineContract({
+      methods: {
+        // @ts-expect-error: a string in, a number out, and the caller checks the number as a string
+        len: { input: z.tuple([]), output: z.string().transform((s) => s.length) },
+      },
+    })
+    defineContract({ methods: { trim: { input: z.tuple([]), output: z.string().transform((s) => s.trim()) } } })
+  })
+
+  it('types an omitted optional argument as undefined, with the context after it, as at runtime', () => {
+    const api = defineContract({
+      methods: { opt: { input: z.tuple([z.string(), z.number().optional()]), output: z.string() } },
+    })
+    type H = Handlers<typeof api>['opt']
+    expectTypeOf<H>().parameters.toEqualTypeOf<[string, number | undefined, CallContext]>()
+  })
+
+  it('lets a handler end without return when the result schema accepts undefined', () => {
+    const api = defineContract({
+      methods: {
+        maybe: { input: z.tuple([]), output: z.string().optional() },
+        nothing: { input: z.tuple([]), output: z.undefined() },
+        text: { input: z.tuple([]), output: z.string() },
+      },
+    })
+    const handlers: Handlers<typeof api> = {
+      maybe: () => {},
+      nothing: async () => {},
+      // @ts-expect-error: a string is required
+      text: () => {},
+    }
+    void handlers
+  })
+
+  it('makes the payload of a z.void() event optional in emit()', () => {
+    const api = defineContract({ events: { ready: z.void(), tick: z.number() } })
+    const c = connect({
+      target: {} as Window,
+      allowedOrigins: ['https://a.example'],
+      local: { contract: api, handlers: {} },
+    })
+    c.emit('ready')
+    c.emit('ready', undefined)
+    // @ts-expect-error: tick needs its number
+    c.emit('tick')
+  })
+
+  it('refuses to mark a primitive for transfer', () => {
+    const buffer = new ArrayBuffer(1)
+    expectTypeOf(transfer(buffer, [buffer])).toEqualTypeOf<ArrayBuffer>()
+    // @ts-expect-error: transfer() marks objects
+    transfer('x', [])
   })
 
   it('refuses something that is not a schema', () => {

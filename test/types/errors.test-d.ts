@@ -8,6 +8,7 @@ import {
   LimitError,
   OriginError,
   PortcullisError,
+  type PortcullisErrors,
   RemoteError,
   TimeoutError,
   ValidationError,
@@ -75,5 +76,17 @@ describe('error classes', () => {
     const error: unknown = null
     if (error instanceof ValidationError) expectTypeOf(error.issues).toEqualTypeOf<readonly ValidationIssue[]>()
     if (error instanceof PortcullisError && error.code === 'REMOTE') expectTypeOf(error.code).toEqualTypeOf<'REMOTE'>()
+  })
+})
+
+describe('narrowing by code', () => {
+  it('each class has its own literal code, and the union narrows on it', () => {
+    expectTypeOf<ValidationError['code']>().toEqualTypeOf<'VALIDATION'>()
+    expectTypeOf<DisconnectedError['code']>().toEqualTypeOf<'DISCONNECTED'>()
+    const narrow = (error: PortcullisErrors) => {
+      if (error.code === 'VALIDATION') expectTypeOf(error.issues).toEqualTypeOf<readonly ValidationIssue[]>()
+      if (error.code === 'DISCONNECTED') expectTypeOf(error.reason).toEqualTypeOf<DisconnectReason>()
+    }
+    void narrow
   })
 })

@@ -144,6 +144,6 @@ describe('transfer()', () => {
   })
 
   it.each([1, 'x', null, undefined, true])('refuses the primitive %j with a TypeError that explains', (value) => {
-    expect(() => transfer(value, [])).toThrow(/value must be an object/)
+    expect(() => transfer(value as never, [])).toThrow(/value must be an object/)
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
 import * as z from 'zod'
+import * as zm from 'zod/mini'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import type { CallMessage } from '../../src/protocol/envelope.js'
 import { type Handler, Responder, type ServedMethod } from '../../src/rpc/responder.js'
@@ -312,5 +313,41 @@ describe('Responder: handlers', () => {
         e: { n: 'LimitError', c: 'LIMIT', m: "the handler's error was not sent: more than 100 bytes" },
       },
     ])
+  })
+})
+
+describe('Responder: the context comes after every declared argument', () => {
+  it.each([
+    ['zod', z.tuple([z.string(), z.number().optional()])],
+    ['zod/mini', zm.tuple([zm.string(), zm.optional(zm.number())])],
+    ['zod, readonly', z.tuple([z.string(), z.number().optional()]).readonly()],
+  ])('an omitted optional argument arrives as undefined (%s)', async (_, input) => {
+    const seen: unknown[][] = []
+    const handler = vi.fn((...args: unknown[]) => {
+      seen.push(args)
+      return 'ok'
+    })
+    const { responder, sent } = setup(served(input as StandardSchemaV1, z.string(), handler))
+    responder.handle(call('m', ['a']))
+    responder.handle(call('m', ['a', 2]))
+    await until(() => sent.length === 2)
+    expect(seen.map((args) => args.length)).toEqual([3, 3])
+    expect(seen[0]!.slice(0, 2)).toEqual(['a', undefined])
+    expect(seen[1]!.slice(0, 2)).toEqual(['a', 2])
+    for (const args of seen) expect(args[2]).toHaveProperty('signal')
+  })
+
+  it('a rest element keeps the context last, whatever the count', async () => {
+    const seen: unknown[][] = []
+    const { responder, sent } = setup(
+      served(z.tuple([z.string()]).rest(z.number()), z.string(), (...args: unknown[]) => {
+        seen.push(args)
+        return 'ok'
+      }),
+    )
+    responder.handle(call('m', ['a', 1, 2]))
+    await until(() => sent.length === 1)
+    expect(seen[0]!.slice(0, 3)).toEqual(['a', 1, 2])
+    expect(seen[0]![3]).toHaveProperty('signal')
   })
 })

@@ -212,7 +212,8 @@ export class Caller {
   /** A reply for `id` arrived but could not be accepted (too big, too deep): the call fails with `error`. */
   refuse(id: string, error: Error): boolean {
     const call = this.pending.get(id)
-    if (call === undefined || !call.sent) return this.expired.delete(id)
+    // A duplicate reply to a call whose first reply is being checked is not this call's to settle.
+    if (call === undefined || !call.sent || call.checking) return this.expired.delete(id)
     this.forget(id, call)
     call.reject(error)
     return true

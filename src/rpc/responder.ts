@@ -93,7 +93,7 @@ export class Responder {
 
   private run(message: CallMessage, method: ServedMethod, context: Context, checked: Checked): void {
     if (!checked.ok) {
-      this.fail(message.i, new ValidationError('arguments', message.m, checked.issues), true)
+      this.fail(message.i, context, new ValidationError('arguments', message.m, checked.issues), true)
       return
     }
     let result: unknown
@@ -110,25 +110,36 @@ export class Responder {
         result instanceof Promise ||
         (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')
     } catch (error) {
-      this.fail(message.i, error)
+      this.fail(message.i, context, error)
       return
     }
     if (thenable) {
       Promise.resolve(result).then(
-        (value) => this.reply(message, method, value),
-        (error) => this.fail(message.i, error),
+        (value) => this.reply(message, method, context, value),
+        (error) => this.fail(message.i, context, error),
       )
     } else {
-      this.reply(message, method, result)
+      this.reply(message, method, context, result)
     }
   }
 
-  private reply(message: CallMessage, method: ServedMethod, value: unknown): void {
-    if (!this.running.has(message.i)) return
+  /**
+   * True, once, when call `id` is still this `context`'s: after an abort the
+   * peer may start another call under the same id, which the first handler's
+   * late answer must neither answer nor end.
+   */
+  private finishing(id: string, context: Context): boolean {
+    if (this.running.get(id) !== context) return false
+    this.running.delete(id)
+    return true
+  }
+
+  private reply(message: CallMessage, method: ServedMethod, context: Context, value: unknown): void {
+    if (this.running.get(message.i) !== context) return
     const transfer = takeTransfer(value)
     const checked = validate(method.output, value)
     const send = (c: Checked): void => {
-      if (!this.running.delete(message.i)) return
+      if (!this.finishing(message.i, context)) return
       const excess = c.ok ? exceeds(c.value, this.limits) : undefined
       if (excess !== undefined) {
         const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
@@ -140,8 +151,8 @@ export class Responder {
     else send(checked)
   }
 
-  private fail(id: string, error: unknown, own = false): void {
-    if (!this.running.delete(id)) return
+  private fail(id: string, context: Context, error: unknown, own = false): void {
+    if (!this.finishing(id, context)) return
     this.post(this.failure(id, error, own))
   }
 

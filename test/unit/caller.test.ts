@@ -67,6 +67,21 @@ describe('Caller: one timer for every deadline', () => {
   })
 })
 
+describe('Caller: a duplicate reply while the first is checked', () => {
+  it('an oversize duplicate does not override a valid reply an async schema is checking', async () => {
+    const caller = new Caller({ get: z.string().refine(async () => true) }, 1000, DEFAULT_LIMITS)
+    const sent: any[] = []
+    caller.attach((message) => void sent.push(message))
+    const call = track(caller.call('get', [], undefined, undefined))
+    const { i } = sent[0]
+    expect(caller.settle({ k: 'r', i, v: 'ok' })).toBe(true)
+    expect(caller.refuse(i, new LimitError('the result was refused on receipt'))).toBe(false)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(call.status).toBe('fulfilled')
+    expect(call.value).toBe('ok')
+  })
+})
+
 describe('Caller: closed during its own sweep', () => {
   it('a connection closed while a timed-out call is being failed leaves no timer behind', async () => {
     const { caller, send } = setup(1000)

@@ -351,3 +351,30 @@ describe('Responder: the context comes after every declared argument', () => {
     expect(seen[0]![3]).toHaveProperty('signal')
   })
 })
+
+describe('Responder: an id reused after an abort', () => {
+  it("the first handler's late answer neither answers nor ends the second call", async () => {
+    const resolvers: Array<(v: string) => void> = []
+    const signals: AbortSignal[] = []
+    const { responder, sent } = setup(
+      served(z.tuple([]), z.string(), (ctx: { signal: AbortSignal }) => {
+        signals.push(ctx.signal)
+        return new Promise<string>((resolve) => resolvers.push(resolve))
+      }),
+    )
+    const first: CallMessage = { k: 'c', i: 'X', m: 'm', a: [] }
+    responder.handle(first)
+    await until(() => resolvers.length === 1)
+    responder.abort('X')
+    responder.handle({ ...first })
+    await until(() => resolvers.length === 2)
+    resolvers[0]!('from the first call')
+    await turns(3)
+    expect(sent).toEqual([])
+    responder.dispose()
+    expect(signals.map((s) => s.aborted)).toEqual([true, true])
+    resolvers[1]!('from the second call')
+    await turns(3)
+    expect(sent).toEqual([])
+  })
+})

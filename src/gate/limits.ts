@@ -44,6 +44,19 @@ let buffers: Set<ArrayBufferLike> | undefined
  * exceeds('x'.repeat(50e6), DEFAULT_LIMITS) // 'more than 33554432 bytes'
  */
 export function exceeds(value: unknown, limits: Limits): string | undefined {
+  const measured = measure(value, limits)
+  return typeof measured === 'string' ? measured : undefined
+}
+
+/**
+ * The estimated bytes of `value` when it fits `limits`, else why it does not
+ * (as {@link exceeds} says it). Several messages posted as one batch share one
+ * budget, so the sender counts what it queues and the receiver what it reads.
+ *
+ * @example
+ * measure(['ab'], DEFAULT_LIMITS) // 26: the array, its slot, two characters
+ */
+export function measure(value: unknown, limits: Limits): number | string {
   const outerLeft = left
   const outerMaxBytes = maxBytes
   const outerMaxDepth = maxDepth
@@ -54,7 +67,7 @@ export function exceeds(value: unknown, limits: Limits): string | undefined {
   buffers = undefined
   try {
     walk(value, limits.maxDepth)
-    return undefined
+    return limits.maxBytes - left
   } catch (error) {
     if (error instanceof Excess) return error.what
     // A getter that throws, or a revoked proxy: what cannot be measured cannot be sent.

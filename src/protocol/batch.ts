@@ -19,6 +19,12 @@ export type Unsent = (error: unknown, message: object) => void
  * sequential call pays only the wait until the end of the current turn.
  *
  * Order is kept: `postNow` first sends whatever is queued.
+ *
+ * A batch is one task for the receiver, so all of it shares one size budget,
+ * `maxBytes`: the receiver measures its messages against what is left, and a
+ * few hundred bytes of shared references in each of 256 messages cannot make
+ * it walk 256 budgets in one go. The sender therefore starts a new batch
+ * before one would outgrow it.
  */
 export class Batch {
   private messages: object[] = []
@@ -26,12 +32,21 @@ export class Batch {
   private unsent: Unsent[] = []
   private scheduled = false
   private closed = false
+  private bytes = 0
 
-  constructor(private readonly port: Transport) {}
+  constructor(
+    private readonly port: Transport,
+    private readonly maxBytes: number,
+  ) {}
 
-  /** Queues `message` for the end of this turn; `onUnsent` hears if it cannot be posted. */
-  queue(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
+  /**
+   * Queues `message`, whose payload measured `bytes`, for the end of this
+   * turn; `onUnsent` hears if it cannot be posted.
+   */
+  queue(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent, bytes: number): void {
     if (this.closed) return
+    if (this.messages.length > 0 && this.bytes + bytes > this.maxBytes) this.flush()
+    this.bytes += bytes
     this.messages.push(message)
     this.transfers.push(transfer)
     this.unsent.push(onUnsent)
@@ -60,6 +75,7 @@ export class Batch {
   flush(): void {
     const { messages, transfers, unsent } = this
     if (messages.length === 0) return
+    this.bytes = 0
     this.messages = []
     this.transfers = []
     this.unsent = []
@@ -88,6 +104,7 @@ export class Batch {
 
   /** Forgets what is queued, unsent: its calls were already settled (the connection closed while it was being queued). */
   drop(): void {
+    this.bytes = 0
     this.messages = []
     this.transfers = []
     this.unsent = []

@@ -1,6 +1,6 @@
 import { nanoid } from 'nanoid'
 import { AbortError, LimitError, TimeoutError, ValidationError } from '../errors.js'
-import { exceeds, type Limits } from '../gate/limits.js'
+import { type Limits, measure } from '../gate/limits.js'
 import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage, FailureMessage, ResultMessage } from '../protocol/envelope.js'
 import { decodeError } from './error-codec.js'
@@ -22,7 +22,12 @@ export interface CallOptions {
  * `onUnsent`, it may post later (batched) and report a failed post there;
  * it may also throw at once.
  */
-export type Send = (message: object, transfer?: Transferable[], onUnsent?: Unsent) => void
+/**
+ * Sends one session message. With `onUnsent` it joins this turn's batch, and
+ * `bytes` (what the limits walk measured of its payload) counts against the
+ * one budget a batch shares.
+ */
+export type Send = (message: object, transfer?: Transferable[], onUnsent?: Unsent, bytes?: number) => void
 
 interface PendingCall {
   readonly method: string
@@ -38,6 +43,8 @@ interface PendingCall {
   sent: boolean
   /** Its reply arrived and an async result schema is checking it: still pending, so its timeout, signal and close() reach it. */
   checking: boolean
+  /** What the limits walk measured of its arguments. */
+  readonly bytes: number
 }
 
 // setTimeout fires at once for delays past 2^31-1 ms.
@@ -93,9 +100,9 @@ export class Caller {
         new AbortError(`call to "${method}" was aborted before it was sent`, { cause: signal.reason }),
       )
     }
-    const excess = exceeds(args, this.limits)
-    if (excess !== undefined) {
-      return Promise.reject(new LimitError(`arguments of "${method}" were not sent: ${excess}`))
+    const bytes = measure(args, this.limits)
+    if (typeof bytes === 'string') {
+      return Promise.reject(new LimitError(`arguments of "${method}" were not sent: ${bytes}`))
     }
     const timeout = options?.timeout ?? this.defaultTimeout
     if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
@@ -120,6 +127,7 @@ export class Caller {
         onAbort: undefined,
         sent: false,
         checking: false,
+        bytes,
       }
       if (deadline < this.timerAt) this.schedule(deadline)
       if (signal) {
@@ -227,7 +235,7 @@ export class Caller {
   private transmit(call: PendingCall, send: Send): void {
     call.sent = true
     try {
-      send(call.message, call.transfer, this.unsent)
+      send(call.message, call.transfer, this.unsent, call.bytes)
     } catch (error) {
       this.unsent(error, call.message)
       return

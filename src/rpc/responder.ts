@@ -1,5 +1,5 @@
 import { LimitError, ValidationError } from '../errors.js'
-import { exceeds, type Limits } from '../gate/limits.js'
+import { type Limits, measure } from '../gate/limits.js'
 import type { Unsent } from '../protocol/batch.js'
 import type { CallMessage, FailureMessage } from '../protocol/envelope.js'
 import type { Send } from './caller.js'
@@ -140,12 +140,14 @@ export class Responder {
     const checked = validate(method.output, value)
     const send = (c: Checked): void => {
       if (!this.finishing(message.i, context)) return
-      const excess = c.ok ? exceeds(c.value, this.limits) : undefined
-      if (excess !== undefined) {
-        const error = new LimitError(`the result of "${message.m}" was not sent: ${excess}`)
-        this.post(this.failure(message.i, error, true))
-      } else if (c.ok) this.post({ k: 'r', i: message.i, v: c.value }, transfer)
-      else this.post(this.failure(message.i, new ValidationError('result', message.m, c.issues), true))
+      if (!c.ok) {
+        this.postFailure(message.i, new ValidationError('result', message.m, c.issues), true)
+        return
+      }
+      const bytes = measure(c.value, this.limits)
+      if (typeof bytes === 'string') {
+        this.postFailure(message.i, new LimitError(`the result of "${message.m}" was not sent: ${bytes}`), true)
+      } else this.post({ k: 'r', i: message.i, v: c.value }, bytes, transfer)
     }
     if (checked instanceof Promise) checked.then(send)
     else send(checked)
@@ -153,21 +155,29 @@ export class Responder {
 
   private fail(id: string, context: Context, error: unknown, own = false): void {
     if (!this.finishing(id, context)) return
-    this.post(this.failure(id, error, own))
+    this.postFailure(id, error, own)
   }
 
-  /** The error message for call `id`, within the limits like any other message; `own`: see encodeError. */
-  private failure(id: string, error: unknown, own = false): FailureMessage {
+  /**
+   * The error message for call `id`, within the limits like any other
+   * message, and its measured bytes; `own`: see encodeError.
+   */
+  private failure(id: string, error: unknown, own = false): { message: FailureMessage; bytes: number } {
     const wire = encodeError(error, this.debug, own)
-    const excess = exceeds(wire, this.limits)
-    if (excess === undefined) return { k: 'e', i: id, e: wire }
-    const tooBig = new LimitError(`the handler's error was not sent: ${excess}`)
-    return { k: 'e', i: id, e: encodeError(tooBig, false, true) }
+    const bytes = measure(wire, this.limits)
+    if (typeof bytes === 'number') return { message: { k: 'e', i: id, e: wire }, bytes }
+    const tooBig = encodeError(new LimitError(`the handler's error was not sent: ${bytes}`), false, true)
+    return { message: { k: 'e', i: id, e: tooBig }, bytes: measure(tooBig, this.limits) as number }
   }
 
-  private post(message: object, transfer?: Transferable[]): void {
+  private postFailure(id: string, error: unknown, own = false): void {
+    const { message, bytes } = this.failure(id, error, own)
+    this.post(message, bytes)
+  }
+
+  private post(message: object, bytes: number, transfer?: Transferable[]): void {
     try {
-      this.send(message, transfer, this.unsent)
+      this.send(message, transfer, this.unsent, bytes)
     } catch (error) {
       this.unsent(error, message)
     }
@@ -175,6 +185,6 @@ export class Responder {
 
   // The result could not be cloned (a function, a DOM node...): say so instead of leaving the caller hanging.
   private readonly unsent: Unsent = (error, message) => {
-    this.send(this.failure((message as { readonly i: string }).i, error))
+    this.send(this.failure((message as { readonly i: string }).i, error).message)
   }
 }

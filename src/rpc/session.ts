@@ -1,5 +1,5 @@
 import { LimitError } from '../errors.js'
-import { exceeds, type Limits } from '../gate/limits.js'
+import { type Limits, measure } from '../gate/limits.js'
 import { Batch, isBatch, type Unsent } from '../protocol/batch.js'
 import { parseSessionHeader, parseSessionMessage, payloadOf, type SessionMessage } from '../protocol/envelope.js'
 import { KIND_NAMES, type TraceSink, traceEntry } from '../protocol/trace.js'
@@ -42,16 +42,16 @@ export class Session {
     private readonly options: SessionOptions,
   ) {
     const trace = options.trace
-    const batch = new Batch(port)
+    const batch = new Batch(port, options.limits.maxBytes)
     this.batch = batch
-    const post = (message: object, transfer?: Transferable[], onUnsent?: Unsent): void => {
-      if (onUnsent) batch.queue(message, transfer, onUnsent)
+    const post = (message: object, transfer?: Transferable[], onUnsent?: Unsent, bytes = 0): void => {
+      if (onUnsent) batch.queue(message, transfer, onUnsent, bytes)
       else batch.postNow(message, transfer)
     }
     this.send = trace
-      ? (message, transfer, onUnsent) => {
+      ? (message, transfer, onUnsent, bytes) => {
           trace(traceEntry('send', options.channel, message))
-          post(message, transfer, onUnsent)
+          post(message, transfer, onUnsent, bytes)
         }
       : post
     this.responder = options.responder(this.send)
@@ -75,17 +75,21 @@ export class Session {
   }
 
   private receive(data: unknown): void {
+    const { maxBytes } = this.options.limits
     if (!Array.isArray(data)) {
-      this.receiveOne(data)
+      this.receiveOne(data, maxBytes)
       return
     }
     if (!isBatch(data)) {
       this.options.onRejected({ reason: 'schema', detail: `malformed batch of ${data.length} messages` })
       return
     }
+    // One post is one task, so its messages share one budget (see Batch):
+    // 256 messages of shared references cannot cost 256 walks to the limit.
+    let left = maxBytes
     for (const item of data) {
       try {
-        this.receiveOne(item)
+        left -= this.receiveOne(item, left)
       } catch (error) {
         // Your trace sink or onRejected hook threw: the rest of the batch
         // still arrives, and the error is rethrown outside, as it would be
@@ -97,8 +101,9 @@ export class Session {
     }
   }
 
-  private receiveOne(data: unknown): void {
-    if (this.ended) return
+  /** Reads one message within `budget` bytes; returns what its payload cost. */
+  private receiveOne(data: unknown, budget: number): number {
+    if (this.ended) return 0
     const { options } = this
     if (data === null) {
       // Chromium delivers a structure nested deeper than it can clone as null.
@@ -106,23 +111,27 @@ export class Session {
         reason: 'limit',
         detail: 'a message arrived as null: nested deeper than the browser can clone',
       })
-      return
+      return 0
     }
     // Measured before anything else reads it: the receiver's own check, so
     // that a peer with other limits (or none) cannot push an oversize value
     // through, not even into the envelope's parser or your trace sink.
-    const excess = exceeds(payloadOf(data), options.limits)
-    if (excess !== undefined) {
-      this.refuseOversize(data, excess)
-      return
+    const { limits } = options
+    const whole = budget === limits.maxBytes
+    const bytes = measure(payloadOf(data), whole ? limits : { maxBytes: budget, maxDepth: limits.maxDepth })
+    if (typeof bytes === 'string') {
+      const why = whole ? bytes : `${bytes} left of the ${limits.maxBytes} one post may carry`
+      this.refuseOversize(data, why)
+      return budget
     }
     const message = parseSessionMessage(data)
     if (message === undefined) {
       options.onRejected({ reason: 'schema', detail: 'malformed session message' })
-      return
+      return bytes
     }
     options.trace?.(traceEntry('receive', options.channel, message))
     this.dispatch(message)
+    return bytes
   }
 
   /** Answers what can be answered of an oversize message: a call with LimitError, a reply by failing its call. */

@@ -70,6 +70,36 @@ describe('limits on receipt', () => {
     expect(replies[0]).toMatchObject({ k: 'e', i: 'x', e: { n: 'LimitError', c: 'LIMIT' } })
   })
 
+  it('the messages of one post share one budget: 256 events of shared references cost one walk to the limit, not 256', () => {
+    const limits = { maxBytes: 8000, maxDepth: 10 }
+    const { end, rejections } = setup(limits)
+    let reads = 0
+    const d = new Proxy(Object.assign([], { length: 2 ** 20 }), {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) reads++
+        return Reflect.get(target, key, receiver)
+      },
+    })
+    end.inject(Array.from({ length: 256 }, (_, n) => ({ k: 'v', m: `e${n}`, d })))
+    expect(rejections).toHaveLength(256)
+    expect(rejections.every((r) => r.reason === 'limit')).toBe(true)
+    expect(reads).toBeLessThanOrEqual(limits.maxBytes / 8)
+  })
+
+  it('an honest side splits a turn of calls into posts that fit the budget, so every call is answered', async () => {
+    const limits = { maxBytes: 1024, maxDepth: 10 }
+    const [a, b] = memoryPair()
+    const caller = victim(a, limits).caller
+    victim(b, limits, () => 0)
+    // Ten calls of about 270 bytes each, in one turn: 2.7 KB, over one post's 1 KB.
+    const calls = Array.from({ length: 10 }, () =>
+      track(caller.call('take', [['x'.repeat(250)]], undefined, undefined)),
+    )
+    await until(() => calls.every((c) => c.settled))
+    expect(calls.map((c) => c.status)).toEqual(Array(10).fill('fulfilled'))
+    expect(a.posted.filter(Array.isArray).length).toBeGreaterThanOrEqual(3)
+  })
+
   it('a million empty strings as arguments never reach the schema or the handler', async () => {
     let got = -1
     const { end, replies } = setup(tiny, (list: string[]) => (got = list.length))

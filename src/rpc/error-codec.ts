@@ -150,7 +150,9 @@ function readIssues(value: unknown): ValidationIssue[] {
   })
 }
 
-const TARGETS = new Set<unknown>(['arguments', 'result', 'event'])
+// A reply answers a call: the peer can have refused its arguments or its own
+// result, never an event (events are not answered).
+const TARGETS = new Set<unknown>(['arguments', 'result'])
 
 /**
  * Revives a wire error sent by the peer in answer to a call of `method`:

@@ -215,6 +215,8 @@ describe('decodeError', () => {
     ])
     expect((decodeError({ c: 'VALIDATION', i: 'nope' }, 'm') as ValidationError).issues).toEqual([])
     expect(decodeError({ c: 'VALIDATION' }, 'm').message).toBe('invalid arguments for "m": rejected by schema')
+    // A reply is about a call: a peer that says 'event' is read as 'arguments'.
+    expect((decodeError({ c: 'VALIDATION', t: 'event' }, 'm') as ValidationError).target).toBe('arguments')
   })
 
   it.each([

@@ -83,6 +83,19 @@ type OutputsCheckedTwice<M extends MethodsShape> = {
     : { readonly output: 'this output schema refuses its own output (a transform?): results are checked on both sides' }
 }
 
+/**
+ * The names `defineContract` refuses at runtime, refused at compile time too
+ * where the type can tell: the reserved ones, and the separators of the usual
+ * non-identifier names (`'cart-changed'`, `'cart:changed'`).
+ */
+type NamesAllowed<S> = {
+  readonly [K in keyof S]: K extends 'then' | '__proto__' | 'constructor' | 'prototype'
+    ? 'is reserved: it would make the proxy a thenable or reach the prototype'
+    : K extends `${string}${'-' | ':' | '.' | ' ' | '/'}${string}`
+      ? 'must be an identifier (letters, digits, _ and $), e.g. cartChanged'
+      : unknown
+}
+
 // `then` would make the proxy a thenable (awaiting `ready` would call it);
 // the others cannot be own properties of an object literal or mislead readers.
 const RESERVED = new Set(['then', '__proto__', 'constructor', 'prototype'])
@@ -124,8 +137,8 @@ function checkNames(
  * })
  */
 export function defineContract<const M extends MethodsShape = {}, const E extends EventsShape = {}>(definition: {
-  readonly methods?: M & OutputsCheckedTwice<M>
-  readonly events?: E
+  readonly methods?: M & OutputsCheckedTwice<M> & NamesAllowed<M>
+  readonly events?: E & NamesAllowed<E>
 }): Contract<M, E> {
   if (typeof definition !== 'object' || definition === null) {
     throw new TypeError('defineContract: pass { methods, events }')

@@ -277,6 +277,18 @@ describe('a non-zod Standard Schema v1', () => {
     transfer('x', [])
   })
 
+  it('refuses, at compile time, the names defineContract refuses at runtime', () => {
+    // @ts-expect-error: not an identifier
+    defineContract({ events: { 'cart-changed': z.void() } })
+    // @ts-expect-error: not an identifier
+    defineContract({ events: { 'cart:changed': z.void() } })
+    // biome-ignore lint/suspicious/noThenProperty: the name under test
+    const methods = { then: { input: z.tuple([]), output: z.void() } }
+    // @ts-expect-error: reserved
+    defineContract({ methods })
+    defineContract({ events: { cartChanged: z.void(), $ready: z.void(), _x1: z.void() } })
+  })
+
   it('refuses something that is not a schema', () => {
     // @ts-expect-error: output is not a Standard Schema
     defineContract({ methods: { m: { input: z.tuple([]), output: { parse: () => 1 } } } })

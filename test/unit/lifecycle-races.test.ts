@@ -161,28 +161,27 @@ describe('arguments an async schema is checking', () => {
   })
 })
 
+/** A pair where B serves `slow`, whose handler closes B when its signal fires; one call of it is running. */
+async function closesOnAbort(a: Parameters<typeof make>[4], b: Parameters<typeof make>[4]) {
+  const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
+  let B!: ConnectionImpl<any, any>
+  const slow = (ctx: { signal: AbortSignal }) => {
+    ctx.signal.addEventListener('abort', () => B.close())
+    return new Promise(() => {})
+  }
+  const built = pair(api, api, { slow }, a, { ...b, remote: api })
+  B = built.B
+  const remote: any = await built.A.ready
+  await B.ready
+  remote.slow().catch(() => {})
+  await turns(5)
+  return B
+}
+
 describe("close() from a handler's abort listener, as the session ends, stays closed", () => {
   it('on pagehide', async () => {
-    const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
     const hostB = new EventTarget()
-    let B!: ConnectionImpl<any, any>
-    const built = pair(
-      api,
-      api,
-      {
-        slow: (ctx: { signal: AbortSignal }) => {
-          ctx.signal.addEventListener('abort', () => B.close())
-          return new Promise(() => {})
-        },
-      },
-      {},
-      { host: hostB, timeout: Number.POSITIVE_INFINITY, remote: api },
-    )
-    B = built.B
-    const remote: any = await built.A.ready
-    await B.ready
-    remote.slow().catch(() => {})
-    await turns(5)
+    const B = await closesOnAbort({}, { host: hostB, timeout: Number.POSITIVE_INFINITY })
     hostB.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }))
     const ready = track(B.ready)
     const after = track((B.remote as any).slow()) // B's default timeout is Infinity
@@ -197,24 +196,8 @@ describe("close() from a handler's abort listener, as the session ends, stays cl
   })
 
   it('on peer-unloaded', async () => {
-    const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
     const hostA = new EventTarget()
-    let B!: ConnectionImpl<any, any>
-    const built = pair(
-      api,
-      api,
-      {
-        slow: (ctx: { signal: AbortSignal }) => {
-          ctx.signal.addEventListener('abort', () => B.close())
-          return new Promise(() => {})
-        },
-      },
-      { host: hostA },
-    )
-    B = built.B
-    const remote: any = await built.A.ready
-    remote.slow().catch(() => {})
-    await turns(5)
+    const B = await closesOnAbort({ host: hostA }, {})
     hostA.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }))
     await turns(5)
     expect(B.state).toBe('closed')

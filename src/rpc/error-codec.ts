@@ -13,6 +13,9 @@ import type { WireError } from '../protocol/envelope.js'
 const MAX_CAUSES = 4
 const MAX_DATA_DEPTH = 6
 const MAX_TEXT = 4096
+// A stack is longer than a message (one line per frame) but is still only read
+// by people: a peer must not hang megabytes of it on every error it sends.
+const MAX_STACK = 4 * MAX_TEXT
 // remoteStack: a nested peer's stack is that peer's to reveal, not ours to pass on.
 const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'remoteStack'])
 // Revived as their own class even when a handler threw them (a nested call
@@ -21,8 +24,8 @@ const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'remoteStack'])
 // check raised it; one a handler threw is about some other call.
 const REVIVED = new Set(['LIMIT', 'TIMEOUT', 'ABORT'])
 
-function text(value: unknown, fallback: string): string {
-  return typeof value === 'string' ? value.slice(0, MAX_TEXT) : fallback
+function text(value: unknown, fallback: string, max = MAX_TEXT): string {
+  return typeof value === 'string' ? value.slice(0, max) : fallback
 }
 
 /**
@@ -127,7 +130,7 @@ export function encodeError(error: unknown, debug: boolean, own = false, depth =
   // (a nested DisconnectedError its reason, a nested RemoteError its data).
   const data = coded ? undefined : ownData(error)
   if (data !== undefined) wire.d = data
-  if (debug && typeof error.stack === 'string') wire.s = error.stack
+  if (debug && typeof error.stack === 'string') wire.s = text(error.stack, '', MAX_STACK)
   if ('cause' in error && error.cause !== undefined && depth < MAX_CAUSES) {
     wire.x = encodeError(error.cause, debug, false, depth + 1)
   }
@@ -186,6 +189,6 @@ export function decodeError(wire: Record<string, unknown>, method: string, depth
       : undefined
   const options: { cause?: unknown; stack?: string } = {}
   if (cause !== undefined) options.cause = cause
-  if (typeof wire.s === 'string') options.stack = wire.s
+  if (typeof wire.s === 'string') options.stack = text(wire.s, '', MAX_STACK)
   return new RemoteError(name, message, data ?? {}, options)
 }

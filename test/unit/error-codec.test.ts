@@ -176,6 +176,14 @@ describe('decodeError', () => {
     expect((roundTrip(thrown, false) as RemoteError).remoteStack).toBeUndefined()
   })
 
+  it('keeps at most 16 KB of a stack, sent or received: a peer cannot hang megabytes on every error', () => {
+    const thrown = new Error('x')
+    thrown.stack = `Error: x\n${'    at f (http://b.test/app.js:1:1)\n'.repeat(100_000)}`
+    expect(encodeError(thrown, true).s).toHaveLength(16_384)
+    const received = decodeError({ n: 'Error', m: 'x', s: 's'.repeat(1_000_000) }, 'm') as RemoteError
+    expect(received.remoteStack).toHaveLength(16_384)
+  })
+
   it('revives the cause chain as RemoteErrors', () => {
     const error = roundTrip(new Error('outer', { cause: new TypeError('inner', { cause: 'root' }) })) as RemoteError
     const inner = error.cause as RemoteError

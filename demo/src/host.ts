@@ -72,7 +72,7 @@ const legacy = windowNameClient(widgetApi, {
 })
 
 // A JSONP endpoint on the widget's site (public data only: any origin can read a JSONP response).
-const shipping = jsonpClient(shippingApi, { url: `${config.widget}/shipping-rates`, timeout: 5_000 })
+const shipping = jsonpClient(`${config.widget}/shipping-rates`, shippingApi, { timeout: 5_000 })
 
 type Transport = 'postMessage' | 'window.name' | 'JSONP'
 let transport: Transport = 'postMessage'

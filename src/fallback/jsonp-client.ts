@@ -56,13 +56,34 @@ function callbackName(): string {
  * response is readable by ANY origin that can include the script, so never
  * serve secrets or per-user data over it.
  *
+ * Two spellings: `jsonpClient(url, contract, options?)`, and
+ * `jsonpClient(contract, { url, ...options })`.
+ *
  * @example
  * import { jsonpClient } from 'portcullis/fallback'
- * const api = jsonpClient(weatherApi, { url: 'https://legacy.example/rpc', timeout: 5000 })
+ * const api = jsonpClient('https://legacy.example/rpc', weatherApi, { timeout: 5000 })
  * const forecast = await api.forecast('Oslo') // validated against weatherApi
  * await api.forecast.with({ signal: controller.signal })('Bergen')
  */
-export function jsonpClient<C extends Contract>(contract: C, options: JsonpClientOptions): RemoteProxy<C> {
+export function jsonpClient<C extends Contract>(
+  url: string | URL,
+  contract: C,
+  options?: Omit<JsonpClientOptions, 'url'>,
+): RemoteProxy<C>
+export function jsonpClient<C extends Contract>(contract: C, options: JsonpClientOptions): RemoteProxy<C>
+export function jsonpClient<C extends Contract>(
+  first: string | URL | C,
+  second: C | JsonpClientOptions,
+  third?: Omit<JsonpClientOptions, 'url'>,
+): RemoteProxy<C> {
+  if (typeof first !== 'string' && !(first instanceof URL)) return client(first, second as JsonpClientOptions)
+  if (third !== undefined && (typeof third !== 'object' || third === null)) {
+    throw new TypeError('jsonpClient(url, contract, options): options must be an object')
+  }
+  return client(second as C, { ...third, url: first })
+}
+
+function client<C extends Contract>(contract: C, options: JsonpClientOptions): RemoteProxy<C> {
   const where = 'jsonpClient()'
   if (typeof options !== 'object' || options === null) throw new TypeError(`${where}: pass { url }`)
   const doc = options.document ?? (globalThis as { document?: Document }).document

@@ -55,6 +55,21 @@ describe('jsonpClient', () => {
     expect(globals()).toEqual([])
   })
 
+  it('takes the URL first too, as jsonpClient(url, contract, options?)', async () => {
+    const remote = jsonpClient(new URL('https://api.example/rpc?key=1'), api, { timeout: 20 })
+    const pending = remote.add(1, 2)
+    const { url, callback } = lastRequest()
+    expect(url.origin + url.pathname).toBe('https://api.example/rpc')
+    expect(url.searchParams.get('key')).toBe('1')
+    expect(url.searchParams.get('method')).toBe('add')
+    callback({ k: 'r', v: 3 })
+    expect(await pending).toBe(3)
+    // The options of the URL-first form still apply: this call times out.
+    await expect(jsonpClient('https://api.example/rpc', api, { timeout: 20 }).add(1, 2)).rejects.toThrow(/timed out/)
+    expect(() => jsonpClient('https://api.example/rpc', api, 5000 as never)).toThrow(/options must be an object/)
+    expect(() => jsonpClient('ftp://api.example/rpc', api)).toThrow(/must be an http: or https: URL/)
+  })
+
   it('carries an undefined result (JSON drops the key)', async () => {
     const remote = jsonpClient(defineContract({ methods: { ping: { input: z.tuple([]), output: z.undefined() } } }), {
       url: 'https://api.example/rpc',

@@ -395,6 +395,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   private watchHost(host: Window | undefined): () => void {
     if (host === undefined || typeof host.addEventListener !== 'function') return () => {}
     const onHide = (): void => {
+      // Offers are outstanding before the first session, and while a reloaded peer's fin is on its way.
+      this.handshake.withdraw()
       if (this.session === undefined) return
       if (this.setup.lifecycle.opaquePeer?.()) {
         this.shutdown('page-hidden', 'closed')
@@ -408,7 +410,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       this.setState('reconnecting', 'page-hidden')
     }
     const onShow = (event: PageTransitionEvent): void => {
-      if (event.persisted && this.currentState === 'reconnecting') this.handshake.seek()
+      // Still 'connecting' too: a follower that adopted a withdrawn offer waits for a new nonce.
+      const seeking = this.currentState === 'connecting' || this.currentState === 'reconnecting'
+      if (event.persisted && seeking) this.handshake.seek()
     }
     host.addEventListener('pagehide', onHide)
     host.addEventListener('pageshow', onShow)

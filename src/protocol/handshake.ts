@@ -70,9 +70,23 @@ export class Handshake {
   stop(): void {
     this.stopped = true
     this.clearRetry()
+    this.closeOffers('closed')
+  }
+
+  /**
+   * This page is going away (or into the back/forward cache): a follower that
+   * adopted an offered port hears it, instead of staying open on a port whose
+   * reader is gone. Seeking again (on pageshow) draws a fresh nonce, which
+   * such a follower, now holding our old nonce as its session's, listens for.
+   */
+  withdraw(): void {
+    this.closeOffers('unload')
+  }
+
+  private closeOffers(reason: 'closed' | 'unload'): void {
     for (const offer of this.offered.values()) {
       try {
-        offer.post({ k: 'x', r: 'closed' })
+        offer.post({ k: 'x', r: reason })
       } catch {}
       offer.close()
     }

@@ -436,6 +436,37 @@ describe('a connection against a hand-driven peer', () => {
     expect(states).toEqual([])
   })
 
+  it('a pagehide between ACK and fin withdraws the offered port with an unload notice; shown again, it seeks anew', async () => {
+    const { peer, conn, states } = setup({ connectTimeout: Number.POSITIVE_INFINITY })
+    peer.autoAck = false
+    peer.nonce = '-' // sorts before every nanoid: the connection leads
+    peer.syn()
+    const ack = () =>
+      peer.win.posts.find((p) => p.data?.k === 'a' && !peer.ports.includes(p.transfer[0] as MessagePort))
+    await until(() => ack() !== undefined, 'an ACK')
+    const first = ack()!
+    const port = first.transfer[0] as MessagePort
+    peer.ports.push(port)
+    const heard: unknown[] = []
+    port.onmessage = (event) => heard.push(event.data)
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }))
+    await until(() => heard.length > 0, 'a notice on the offered port')
+    expect(heard).toEqual([{ k: 'x', r: 'unload' }])
+    // A follower that adopted that port holds its nonce as the session's: only a new one is heard.
+    const linked = peer.link.length
+    window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))
+    await until(() => peer.link.length > linked, 'a SYN')
+    expect(peer.link.at(-1)).toEqual({ pc: PROTOCOL_VERSION, k: 's', n: expect.any(String) })
+    expect(peer.link.at(-1).n).not.toBe(first.data.l)
+    peer.syn()
+    await until(() => ack() !== undefined, 'a second ACK')
+    const second = ack()!.transfer[0] as MessagePort
+    peer.ports.push(second)
+    second.postMessage({ k: 'f' })
+    await conn.ready
+    expect(states).toEqual(['open:handshake'])
+  })
+
   it('onStateChange returns an unsubscribe, and a throwing listener does not stop the others', async () => {
     const { conn } = setup()
     const deferred: Array<() => void> = []

@@ -8,7 +8,7 @@ import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
-import { fakeWindow, ManualPeer, turns, until, useFakeTimers } from './helpers.js'
+import { fakeWindow, ManualPeer, track, turns, until, useFakeTimers } from './helpers.js'
 
 const conns: Array<Connection<any, any>> = []
 afterEach(() => {
@@ -95,6 +95,50 @@ describe('back from the back/forward cache, a connection reconnects to the same 
     await turns(50)
     expect(x.state).toBe('open')
     expect(y.state).toBe('open')
+    port1.close()
+    port2.close()
+  })
+})
+
+describe('a page that hides between its ACK and the fin', () => {
+  it('tells the follower that adopted the port: its call rejects at once, and the pair reconnects on pageshow', async () => {
+    const api = defineContract({ methods: { slow: { input: z.tuple([]), output: z.string() } } })
+    const { port1, port2 } = new MessageChannel()
+    let leader: { conn: ConnectionImpl<any, any>; host: EventTarget } | undefined
+    const sides = [port1, port2].map((port) => {
+      const host = new EventTarget()
+      const conn: ConnectionImpl<any, any> = new ConnectionImpl({
+        link: new EndpointTransport(port),
+        lifecycle: { host: host as unknown as Window },
+        channel: '',
+        remote: api,
+        local: api,
+        handlers: { slow: () => new Promise(() => {}) },
+        timeout: 10_000,
+        connectTimeout: Number.POSITIVE_INFINITY,
+        debug: false,
+        limits: DEFAULT_LIMITS,
+        // The leader's page hides as soon as its ACK is out, before the fin can come back.
+        trace: (e) => {
+          if (e.direction === 'send' && e.kind === 'ack' && leader === undefined) {
+            leader = side
+            queueMicrotask(() => host.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true })))
+          }
+        },
+        onRejected: () => {},
+      })
+      conns.push(conn)
+      const side = { conn, host, call: track((conn.remote as any).slow()), states: [] as string[] }
+      conn.onStateChange((state, cause) => side.states.push(`${state}:${cause}`))
+      return side
+    })
+    const follower = () => sides.find((s) => s !== leader)!
+    await until(() => follower().call.settled, "the follower's call to settle")
+    expect(follower().call.error).toMatchObject({ name: 'DisconnectedError', reason: 'peer-unloaded' })
+    expect(follower().states).toEqual(['open:handshake', 'reconnecting:peer-unloaded'])
+    expect(leader!.conn.state).toBe('connecting')
+    leader!.host.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+    await until(() => sides.every((s) => s.conn.state === 'open'), 'both sides open again')
     port1.close()
     port2.close()
   })

@@ -40,7 +40,7 @@ export interface Connection<R extends Contract = EmptyContract, L extends Contra
   onStateChange(listener: StateListener): () => void
   /** Listens for an event the peer emits; the payload has been validated. Returns an unsubscribe function. */
   on<K extends EventName<R>>(name: K, listener: (payload: EventOutput<R, K>) => void): () => void
-  /** Emits an event declared by this side's contract. Queued until the connection is open; after close it throws what closed it. */
+  /** Emits an event declared by this side's contract. Queued until the connection is open (the last 1024; older ones are dropped); after close it throws what closed it. */
   emit<K extends EventName<L>>(name: K, ...payload: EmitArgs<L, K>): void
   /** Rejects every pending call with `DisconnectedError`, tells the peer, removes every listener. Idempotent. */
   close(): void

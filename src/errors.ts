@@ -43,8 +43,8 @@ export type ValidationTarget = 'arguments' | 'result' | 'event'
 
 /**
  * A value did not match its contract schema. `side` says which window found
- * it: `'local'` when this window checked, `'remote'` when the peer refused
- * the value we sent.
+ * it: `'local'` when this window checked, `'remote'` when the peer's check
+ * did (of the arguments we sent, or of its own result before sending it).
  */
 export class ValidationError extends PortcullisError {
   declare readonly code: 'VALIDATION'

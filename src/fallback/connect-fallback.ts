@@ -26,7 +26,7 @@ export interface FallbackConnectOptions<R extends Contract = EmptyContract, L ex
 }
 
 /** The transport a {@link FallbackConnection} settled on. */
-export type FallbackTransport = 'pending' | 'postMessage' | 'window.name'
+export type FallbackTransport = 'pending' | 'postMessage' | 'window.name' | 'none'
 
 /** What {@link connectWithFallback} returns. */
 export interface FallbackConnection<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {
@@ -38,7 +38,11 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
    * timeout starts when the chosen transport takes it, as for later calls.
    */
   readonly remote: RemoteProxy<R>
-  /** `'pending'` until the handshake succeeds (`'postMessage'`) or times out (`'window.name'`). */
+  /**
+   * `'pending'` until the handshake succeeds (`'postMessage'`) or times out
+   * (`'window.name'`); `'none'` when `ready` rejected instead (an
+   * `OriginError`, a `HandshakeError`, or `close()` before the choice).
+   */
   readonly transport: FallbackTransport
   /** The `postMessage` connection (events, serving `local`) while one exists; undefined on window.name. */
   readonly connection: Connection<R, L> | undefined
@@ -124,6 +128,11 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
     chosen = proxy
     settle.resolve(proxy)
   }
+  // Nothing is pending any more: a transport that is 'pending' forever would keep a caller waiting for it.
+  const fail = (error: unknown): void => {
+    if (transport === 'pending') transport = 'none'
+    settle.reject(error)
+  }
   if (fallback.force === true || !postMessageWorks()) {
     choose('window.name', legacy.remote)
   } else {
@@ -136,7 +145,7 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
       (error: PortcullisError) => {
         if (closed) return
         if (error?.code !== 'TIMEOUT') {
-          settle.reject(error)
+          fail(error)
           return
         }
         // The peer never answered the handshake: it cannot use postMessage.
@@ -203,7 +212,7 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
       closed = true
       connection?.close()
       legacy.close()
-      settle.reject(new DisconnectedError('closed', 'the connection was closed'))
+      fail(new DisconnectedError('closed', 'the connection was closed'))
     },
   }
 }

@@ -488,6 +488,21 @@ describe('connectWithFallback', () => {
     await page.close()
   })
 
+  it('settles on no transport when ready rejects: a peer on an origin that is not allowed', async () => {
+    // The framed page speaks postMessage from C, which allowedOrigins ([P]) does not allow.
+    const page = await hostWith(pageUrl(C, 'child', { parent: A }), { connectTimeout: 1000 })
+    const outcome = await page.evaluate(async () => {
+      const w = globalThis as any
+      const error = await w.conn.ready.then(
+        () => undefined,
+        (e: any) => e,
+      )
+      return { code: error?.code, transport: w.conn.transport }
+    })
+    expect(outcome).toEqual({ code: 'ORIGIN', transport: 'none' })
+    await page.close()
+  })
+
   it('force: true goes straight to window.name', async () => {
     const page = await hostWith(responderUrl([A], 'dual', { parent: A }), { force: true })
     expect(await page.evaluate(() => (globalThis as any).conn.transport)).toBe('window.name')

@@ -507,6 +507,7 @@ describe('connectWithFallback', () => {
     })
     conn.close()
     await expect(conn.ready).rejects.toMatchObject({ name: 'DisconnectedError' })
+    expect(conn.transport).toBe('none')
     iframe.remove()
   })
 

@@ -112,4 +112,35 @@ describe.concurrent('forged replies', () => {
     for (const i of ids) expect(i).toMatch(/^[A-Za-z0-9_-]{10}[0-9a-z]+$/)
     await page.close()
   })
+
+  it('on the private port: an error reply is accepted once too, and every reply after it is refused', async () => {
+    const { page } = await openAttackPage(driver, A)
+    const rogue = await addAttackFrame(page, B, 'rogue', { parent: A }, 'child')
+    await run(
+      page,
+      `(attack.open({ target: 'child', allow: [${json(B)}], serve: 'host', remote: 'victim', trace: true }), 0)`,
+    )
+    expect(await run(page, `t.conn.ready.then(() => 'open')`)).toBe('open')
+
+    // It answers the call with an error first, then a result, then another error, all in one turn.
+    await run(
+      rogue,
+      `(rogue.onCall = (m, send) => {
+        send({ k: 'e', i: m.i, e: { n: 'Error', m: 'first' } })
+        send({ k: 'r', i: m.i, v: 3 })
+        send({ k: 'e', i: m.i, e: { n: 'Error', m: 'second' } })
+      }, 0)`,
+    )
+    expect(await run(page, `attack.call('add', [1, 2])`)).toMatchObject({ ok: false, message: 'first' })
+    // A probe after the three replies: once it has been refused, all three were read.
+    await run(rogue, `(rogue.send({ k: 'r', i: 'probe-after-replies', v: 0 }), 0)`)
+    await waitFor(page, `t.rejections.some((r) => r.detail === 'reply to unknown call probe-after-replies')`)
+    // The result and the second error came after the call was settled: neither was accepted.
+    expect(await read(page, `t.rejections.filter((r) => r.reason === 'unknown-id').map((r) => r.detail)`)).toEqual([
+      expect.stringMatching(/^reply to unknown call /),
+      expect.stringMatching(/^reply to unknown call /),
+      'reply to unknown call probe-after-replies',
+    ])
+    await page.close()
+  })
 })

@@ -184,6 +184,18 @@ describe('decodeError', () => {
     expect(received.remoteStack).toHaveLength(16_384)
   })
 
+  it('keeps at most 4096 characters of a name and a message, sent or received, in the error and its causes', () => {
+    const long = 'm'.repeat(1_000_000)
+    const sent = encodeError(new Error(long, { cause: new Error(long) }), false)
+    expect(sent.m).toHaveLength(4096)
+    expect((sent.x as { m: string }).m).toHaveLength(4096)
+    const received = decodeError({ n: long, m: long, x: { n: long, m: long } }, 'm') as RemoteError
+    expect(received.message).toHaveLength(4096)
+    expect(received.remoteName).toHaveLength(4096)
+    expect((received.cause as RemoteError).message).toHaveLength(4096)
+    expect((received.cause as RemoteError).remoteName).toHaveLength(4096)
+  })
+
   it('revives the cause chain as RemoteErrors', () => {
     const error = roundTrip(new Error('outer', { cause: new TypeError('inner', { cause: 'root' }) })) as RemoteError
     const inner = error.cause as RemoteError

@@ -102,6 +102,29 @@ describe.concurrent('a peer that navigates to a disallowed origin', () => {
     await page.close()
   })
 
+  it('leaving without an unload notice (a raw peer, a lost notice): the first message from the new origin ends the session', async () => {
+    const { page } = await openAttackPage(driver, A)
+    // The rogue completes a real handshake by hand and, unlike portcullis, says nothing when its page goes.
+    const rogue = await addAttackFrame(page, B, 'rogue', { parent: A }, 'child')
+    await run(
+      page,
+      `(attack.open({ target: 'child', allow: [${json(B)}], serve: 'host', remote: 'victim', trace: true }), 0)`,
+    )
+    expect(await run(page, `t.conn.ready.then(() => 'open')`)).toBe('open')
+    // A call the rogue receives and never answers is pending when it leaves.
+    await run(rogue, `(rogue.onCall = (m) => { globalThis.held = m.m }, 0)`)
+    await run(page, `(attack.start('k', 'hold', ['k']), 0)`)
+    await rogue.waitFor(() => (globalThis as any).held === 'hold')
+
+    await navigateAway(rogue)
+    // No notice came over the port: only the new page's SYNs from D tell the parent, which
+    // goes 'reconnecting' ('origin-changed') and rejects the pending call at once.
+    const { inbox, portInbox } = await afterNavigation(page)
+    expect(inbox).toEqual([])
+    expect(portInbox).toEqual([])
+    await page.close()
+  })
+
   it('with two allowed origins (no single origin to address): still nothing is sent to the new page', async () => {
     const { page } = await openAttackPage(driver, A)
     const child = await addAttackFrame(page, B, 'child', { allow: A }, 'child')

@@ -292,6 +292,25 @@ describe('decodeError', () => {
     expect(Object.getPrototypeOf(error.data.nested)).toBe(Object.prototype)
   })
 
+  it('sends an own "__proto__" key of a thrown error as data, never as the prototype of the wire form', () => {
+    const thrown = new Error('x')
+    for (const [key, value] of Object.entries(
+      JSON.parse('{"__proto__":{"polluted":true},"nested":{"__proto__":{"polluted":true}}}'),
+    ))
+      Object.defineProperty(thrown, key, { value, enumerable: true })
+    const plain = JSON.parse('{"message":"y","__proto__":{"polluted":true}}')
+    for (const wire of [encodeError(thrown, false), encodeError(plain, false)]) {
+      const data = wire.d as Record<string, unknown>
+      expect(Object.getPrototypeOf(data)).toBe(Object.prototype)
+      expect(Object.hasOwn(data, '__proto__')).toBe(true)
+      expect(data.polluted).toBeUndefined()
+    }
+    const nested = (encodeError(thrown, false).d as Record<string, Record<string, unknown>>).nested!
+    expect(Object.hasOwn(nested, '__proto__')).toBe(true)
+    expect(Object.getPrototypeOf(nested)).toBe(Object.prototype)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+  })
+
   it('drops class instances a peer could not have sent as plain data', () => {
     const error = decodeError(
       { n: 'E', m: '', d: { when: new Date(5), list: [1, new Map()], keep: 'yes' } },

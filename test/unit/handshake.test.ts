@@ -311,6 +311,25 @@ describe('Handshake', () => {
     leader.handshake.stop()
   })
 
+  it('once a fin opens a session, the other offers are closed: a late fin on one cannot replace the session', async () => {
+    const [la] = memoryPair()
+    nextNonce('zzz')
+    const leader = side(la)
+    const offered: MessagePort[] = []
+    vi.spyOn(la, 'post').mockImplementation((_data, transfer) => {
+      offered.push(transfer![0] as MessagePort)
+    })
+    la.inject({ pc: PROTOCOL_VERSION, k: 's', n: 'aaa' })
+    la.inject({ pc: PROTOCOL_VERSION, k: 's', n: 'aab' })
+    const [first, stale] = offered as [MessagePort, MessagePort]
+    ports.push(first, stale)
+    first.postMessage({ k: 'f' })
+    await until(() => leader.sessions.length === 1, 'the session from the first fin')
+    stale.postMessage({ k: 'f' })
+    await turns()
+    expect(leader.sessions.map((s) => s.peer)).toEqual(['aaa'])
+  })
+
   it('ignores a fin-less or foreign message on an offered port', async () => {
     const [la] = memoryPair()
     nextNonce('zzz')

@@ -9,7 +9,7 @@ const PAGES = resolve(ROOT, 'bench/pages')
 const SRC_INDEX = resolve(ROOT, 'src/index.js')
 const DIST_INDEX = resolve(ROOT, 'dist/index.js')
 
-export const CONTENDERS = ['raw-window', 'raw-port', 'portcullis', 'penpal', 'comlink']
+export const CONTENDERS = ['raw-window', 'raw-port', 'raw-port-batch', 'portcullis', 'penpal', 'comlink']
 
 /**
  * The bench pages import portcullis from src/ (so `tsc` can check them
@@ -80,15 +80,30 @@ async function bundleSize(contents, { external = [] } = {}) {
  */
 export async function contenderSizes() {
   const portcullis = `export { connect, defineContract } from ${JSON.stringify(DIST_INDEX)}`
+  // zod external gives a lower bound: the envelope schemas use zod/mini, which
+  // an app that uses classic zod (or another Standard Schema library) does not have yet.
+  const zodApp = `export * as z from 'zod'`
+  const [withZod, zodAlone] = await Promise.all([bundleSize(`${portcullis}\n${zodApp}`), bundleSize(zodApp)])
   return [
     { name: 'raw-window', what: 'hand-written, ~20 lines', min: 0, gzip: 0 },
     { name: 'raw-port', what: 'hand-written, ~25 lines', min: 0, gzip: 0 },
+    { name: 'raw-port-batch', what: 'hand-written, ~40 lines', min: 0, gzip: 0 },
     {
       name: 'portcullis',
       what: '{ connect, defineContract }, zod external',
       ...(await bundleSize(portcullis, { external: ['zod', 'zod/*'] })),
     },
-    { name: 'portcullis + zod/mini', what: 'the same with zod/mini bundled', ...(await bundleSize(portcullis)) },
+    {
+      name: 'portcullis, in an app that uses zod',
+      what: 'the same, bundled with `import * as z from "zod"`, minus that import alone',
+      min: withZod.min - zodAlone.min,
+      gzip: withZod.gzip - zodAlone.gzip,
+    },
+    {
+      name: 'portcullis + zod/mini',
+      what: 'the same with zod/mini bundled (an app with no zod)',
+      ...(await bundleSize(portcullis)),
+    },
     {
       name: 'penpal',
       what: '{ connect, WindowMessenger } (v7)',

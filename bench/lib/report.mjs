@@ -11,8 +11,8 @@ export const METRICS = [
   { key: 'insertToFirst', label: 'handshake: iframe inserted → first call answered', unit: 'ms', digits: 1 },
   { key: 'insertToLoad', label: 'iframe inserted → its `load` event (child page + bundle)', unit: 'ms', digits: 1 },
   { key: 'loadToFirst', label: 'first call answered − iframe `load`', unit: 'ms', digits: 1, ratio: false },
-  { key: 'addMedian', label: '`add(1,2)` sequential, median', unit: 'µs', digits: 0 },
-  { key: 'addP99', label: '`add(1,2)` sequential, p99', unit: 'µs', digits: 0 },
+  { key: 'addMedian', label: '`add(1,2)` sequential, median of 25-call block means', unit: 'µs', digits: 1 },
+  { key: 'addP99', label: '`add(1,2)` sequential, p99 of single calls', unit: 'µs', digits: 0 },
   { key: 'addCpu', label: '`add` sequential: main-thread CPU per call, parent + child', unit: 'µs', digits: 1 },
   { key: 'callsPerSec', label: '`add` calls/s, 100 in flight', unit: 'calls/s', digits: 0, higherIsBetter: true },
   { key: 'inFlightCpu', label: '`add` in flight: main-thread CPU per call, parent + child', unit: 'µs', digits: 1 },
@@ -70,7 +70,8 @@ function verdict(target, cell) {
   const x = target.on === 'ratio' ? cell.ratio : cell.value
   if (x === undefined) return '–'
   const ok = (target.max === undefined || x <= target.max) && (target.min === undefined || x >= target.min)
-  const shown = target.on === 'ratio' ? `${x.toFixed(2)}x` : `${x.toFixed(1)} ms`
+  // Three digits: a ratio shown as 1.25x may be 1.2516x, over a 1.25x target.
+  const shown = target.on === 'ratio' ? `${x.toFixed(3)}x` : `${x.toFixed(1)} ms`
   return `${shown} ${ok ? 'pass' : '**MISS**'}`
 }
 
@@ -83,10 +84,10 @@ export function renderMarkdown(results) {
     `- Machine: ${env.cpu ?? 'unknown CPU'}, ${env.cores} cores, ${env.memoryGB} GB; load average ${env.loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${env.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' ')} at end (the machine is shared: treat small differences as noise).`,
   )
   lines.push(
-    `- Chromium ${env.chromium}, Node ${env.node}, portcullis at ${env.commit}${env.dirty ? ' (src/ modified)' : ''}.`,
+    `- Chromium ${env.chromium}, Node ${env.node}, portcullis at ${env.commit}${env.dirty ? ' (src/ or bench/ modified)' : ''}.`,
   )
   lines.push(
-    `- ${config.mode} mode: ${config.rounds} round(s), contenders in rotating order; per round and contender ${config.handshakes} handshake(s), ${config.add.n} sequential calls after ${config.add.warm} warm-up, ${config.inFlight.total} calls at ${config.inFlight.width} in flight, ${config.echo.n} echoes of the ~1 MB object (${fmt(results.catalogJsonBytes, 0)} bytes of JSON), ${config.buffer.n} of the 16 MB buffer. gc() in both frames before each measure.`,
+    `- ${config.mode} mode: ${config.rounds} round(s), contenders in a new seeded random order each round (seed ${results.seed}); per round and contender ${config.handshakes} handshake(s), ${config.add.n} sequential calls after ${config.add.warm} warm-up (timed in blocks of 25), ${config.inFlight.total} calls at ${config.inFlight.width} in flight, ${config.echo.n} echoes of the ~1 MB object (${fmt(results.catalogJsonBytes, 0)} bytes of JSON), ${config.buffer.n} of the 16 MB buffer. gc() in both frames before each measure.`,
   )
   const iso = Object.values(results.topologies).map((t) => t.crossOriginIsolated)
   lines.push(
@@ -96,7 +97,7 @@ export function renderMarkdown(results) {
     '- Cells: the median over rounds of each round’s median (p99, calls/s), then the median over rounds of the ratio to raw-port in the same round. Lower is better except calls/s. portcullis runs with full validation (zod contract on both sides); the nested-schema echo is portcullis only, its ratio is to raw-port’s schema-free echo.',
   )
   lines.push(
-    '- “main-thread CPU” is the renderer main threads’ busy time (CDP `Performance.getMetrics` TaskDuration, thread ticks) over the measure divided by the calls, warm-up included: unlike wall time it does not grow when other work takes the cores, so it is the steadier view on a shared machine.',
+    '- “main-thread CPU” is the renderer main threads’ busy time (CDP `Performance.getMetrics` TaskDuration, thread ticks) over the measure divided by the calls, warm-up excluded: unlike wall time it does not grow when other work takes the cores, so it is the steadier view on a shared machine.',
   )
   for (const [topology, table] of Object.entries(summary)) {
     const t = results.topologies[topology]
@@ -134,6 +135,13 @@ export function renderMarkdown(results) {
     return `${ours.toFixed(2)}x vs ${penpal.toFixed(2)}x ${ours > penpal ? 'pass' : '**MISS**'}`
   })
   lines.push(`| calls/s above Penpal’s | ${beats.join(' | ')} |`)
+  // raw-port posts once per call; portcullis posts once per turn. Against a floor that batches too:
+  const batched = topologies.map((t) => {
+    const ours = summary[t].portcullis?.callsPerSec?.value
+    const floor = summary[t]['raw-port-batch']?.callsPerSec?.value
+    return ours === undefined || floor === undefined ? '–' : `${(ours / floor).toFixed(2)}x (no target)`
+  })
+  lines.push(`| calls/s against raw-port-batch (a floor that batches per turn too) | ${batched.join(' | ')} |`)
   lines.push('')
   lines.push('## What each contender adds to a page (esbuild, minified, gzip -9)')
   lines.push('')

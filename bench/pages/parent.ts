@@ -4,11 +4,12 @@ import { comlink } from './contenders/comlink.parent.js'
 import { penpal } from './contenders/penpal.parent.js'
 import { portcullis } from './contenders/portcullis.parent.js'
 import { rawPort } from './contenders/raw-port.parent.js'
+import { rawPortBatch } from './contenders/raw-port-batch.parent.js'
 import { rawWindow } from './contenders/raw-window.parent.js'
 import { type Catalog, type Client, type Contender, makeBuffer, makeCatalog } from './shared.js'
 
 const CONTENDERS: Record<string, Contender> = Object.fromEntries(
-  [rawWindow, rawPort, portcullis, penpal, comlink].map((c) => [c.name, c]),
+  [rawWindow, rawPort, rawPortBatch, portcullis, penpal, comlink].map((c) => [c.name, c]),
 )
 
 let current: { iframe: HTMLIFrameElement; client: Client } | undefined
@@ -75,18 +76,23 @@ function close(): void {
   current = undefined
 }
 
-/** Sequential add(1, 2): one duration per call, in ms. */
+/**
+ * Sequential add(1, 2) after `warm` untimed calls: the time at the start and
+ * after each call, in ms (n + 1 values). One call same-site lasts a few ticks
+ * of the 5 µs clock, so the runner takes its median over blocks of calls and
+ * its p99 over single calls.
+ */
 async function addSequential(warm: number, n: number): Promise<number[]> {
   const c = client()
   for (let i = 0; i < warm; i++) await c.add(i, 1)
-  const samples = new Array<number>(n)
+  const stamps = new Array<number>(n + 1)
+  stamps[0] = performance.now()
   for (let i = 0; i < n; i++) {
-    const t = performance.now()
     const v = await c.add(i, 2)
-    samples[i] = performance.now() - t
+    stamps[i + 1] = performance.now()
     if (v !== i + 2) check(false, 'add')
   }
-  return samples
+  return stamps
 }
 
 function keepInFlight(c: Client, total: number, width: number): Promise<void> {
@@ -105,10 +111,11 @@ function keepInFlight(c: Client, total: number, width: number): Promise<void> {
   })
 }
 
-/** `total` add() calls with `width` in flight at all times: calls per second. */
+/** `total` add() calls with `width` in flight at all times, after `warm` untimed ones: calls per second. */
 async function addInFlight(warm: number, total: number, width: number): Promise<number> {
   const c = client()
-  await keepInFlight(c, warm, width)
+  if (warm > 0) await keepInFlight(c, warm, width)
+  if (total === 0) return 0
   const t = performance.now()
   await keepInFlight(c, total, width)
   return total / ((performance.now() - t) / 1000)

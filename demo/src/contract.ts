@@ -40,8 +40,13 @@ export const widgetApi = defineContract({
   events: {
     /** The widget's content height, so the shop can size the iframe. */
     resized: z.object({ height: z.number().int().nonnegative() }),
-    /** A message the widget's gate refused (reported to the shop for the demo's panel). */
-    refused: z.object({ origin: z.string(), reason: z.string(), detail: z.string() }),
+    /** Messages the widget's gate refused since its last report, by origin and reason (for the demo's panel). */
+    refused: z.object({
+      origin: z.string(),
+      reason: z.string(),
+      detail: z.string(),
+      count: z.number().int().positive(),
+    }),
   },
 })
 

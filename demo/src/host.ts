@@ -29,6 +29,7 @@ let theme: Theme = 'light'
 // Panel state, declared before connect() because its hooks may fire at once.
 const started = performance.now()
 const MAX_LOG_ROWS = 300
+let scrollPending = false
 const refusedRows = new Map<string, { row: HTMLElement; count: HTMLElement; n: number }>()
 
 const conn = connect({
@@ -261,7 +262,11 @@ const REASONS: Record<Rejection['reason'], string> & Record<string, string | und
   'unknown-method': 'no such method in the contract',
 }
 
-function showRefused(who: 'shop' | 'widget', rejection: { origin?: string; reason: string; detail?: string }): void {
+/** Counts refused messages in the panel: one each from the shop's own hook, `count` from a widget summary. */
+function showRefused(
+  who: 'shop' | 'widget',
+  rejection: { origin?: string; reason: string; detail?: string; count?: number },
+): void {
   const origin = rejection.origin || '(no origin)'
   const key = `${who} ${origin} ${rejection.reason}`
   let entry = refusedRows.get(key)
@@ -280,7 +285,7 @@ function showRefused(who: 'shop' | 'widget', rejection: { origin?: string; reaso
     refusedRows.set(key, entry)
     byId('refused').append(row)
   }
-  entry.n += 1
+  entry.n += rejection.count ?? 1
   entry.count.textContent = `× ${entry.n}`
   let total = 0
   for (const e of refusedRows.values()) total += e.n
@@ -309,8 +314,14 @@ function appendLog(attrs: Record<string, string>, ...cells: string[]): void {
   const time = `${Math.round(performance.now() - started)} ms`
   log.append(h('tr', attrs, h('td', { class: 'time' }, time), ...cells.map((cell) => h('td', {}, cell))))
   while (log.childElementCount > MAX_LOG_ROWS) log.firstElementChild?.remove()
-  const scroller = byId('log-scroll')
-  scroller.scrollTop = scroller.scrollHeight
+  // Reading scrollHeight forces a layout: once a frame, not once a row, or a burst of rows stalls the page.
+  if (scrollPending) return
+  scrollPending = true
+  requestAnimationFrame(() => {
+    scrollPending = false
+    const scroller = byId('log-scroll')
+    scroller.scrollTop = scroller.scrollHeight
+  })
 }
 
 onClick('clear-log', () => byId('log').replaceChildren())

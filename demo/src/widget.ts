@@ -1,7 +1,7 @@
 // The checkout widget (http://localhost:5174), framed by the shop. Its server
 // sends `Content-Security-Policy: frame-ancestors <shop>`, so no other site
 // can frame it; portcullis makes sure no other window can talk to it.
-import { connect } from 'portcullis'
+import { connect, type Rejection } from 'portcullis'
 import { type Cart, shopApi, Theme, widgetApi } from './contract.js'
 import { byId, euros, h, onClick, readConfig } from './dom.js'
 import { THEME_CHANNEL } from './widget-theme.js'
@@ -14,7 +14,35 @@ if (window.parent === window) {
   start()
 }
 
+// onRejected runs once per refused message: reporting each one to the shop would turn a flood
+// of this window into a flood of the shop (SECURITY.md §9). Refusals are counted per origin and
+// reason and reported as one summary per key about every 500 ms; past MAX_REFUSAL_KEYS origins
+// they are counted per reason only, so a flood from many origins cannot grow the map.
+const REFUSAL_REPORT_MS = 500
+const MAX_REFUSAL_KEYS = 32
+const OTHER_ORIGINS = '(other origins)'
+
 function start(): void {
+  const refusals = new Map<string, { origin: string; reason: string; detail: string; count: number }>()
+  let reportTimer: ReturnType<typeof setTimeout> | undefined
+
+  const countRefusal = ({ origin = '', reason, detail = '' }: Rejection): void => {
+    const key = `${reason} ${origin}`
+    const folded = !refusals.has(key) && refusals.size >= MAX_REFUSAL_KEYS
+    const entry = refusals.get(folded ? `${reason} ${OTHER_ORIGINS}` : key)
+    if (entry !== undefined) entry.count += 1
+    else if (folded) refusals.set(`${reason} ${OTHER_ORIGINS}`, { origin: OTHER_ORIGINS, reason, detail: '', count: 1 })
+    else refusals.set(key, { origin, reason, detail, count: 1 })
+    reportTimer ??= setTimeout(reportRefusals, REFUSAL_REPORT_MS)
+  }
+
+  const reportRefusals = (): void => {
+    reportTimer = undefined
+    // Emitting after close throws; whatever was counted then has no one to go to.
+    if (conn.state !== 'closed') for (const summary of refusals.values()) conn.emit('refused', summary)
+    refusals.clear()
+  }
+
   const conn = connect({
     target: window.parent,
     allowedOrigins: [config.host],
@@ -43,10 +71,8 @@ function start(): void {
           }),
       },
     },
-    // Tell the shop what this side's gate refused, for the demo's panel.
-    onRejected: ({ origin = '', reason, detail = '' }) => {
-      conn.emit('refused', { origin, reason, detail })
-    },
+    // Tell the shop what this side's gate refused, for the demo's panel (counted, then reported in batches).
+    onRejected: countRefusal,
   })
 
   // setTheme called over window.name runs in this site's responder page, which tells this one.
@@ -59,6 +85,11 @@ function start(): void {
 
   conn.onStateChange((state) => {
     byId('status').textContent = state === 'open' ? `connected to ${config.host}` : state
+    if (state === 'closed') {
+      clearTimeout(reportTimer)
+      reportTimer = undefined
+      refusals.clear()
+    }
   })
   conn.on('cartChanged', renderCart)
   conn.remote.getCart().then(renderCart, (error) => {

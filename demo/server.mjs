@@ -169,7 +169,13 @@ function handler(site, origin, files, origins) {
   const expectedHost = new URL(origin).host
   const scripts = new Set(BUNDLES.filter((bundle) => bundle.site === site.name).map(({ name }) => `/${name}.js`))
   return (req, res) => {
-    const headers = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }
+    // No page of the demo needs to tell another where it was loaded from (the window.name and
+    // JSONP clients set the referrer policy of their own elements where they need one).
+    const headers = {
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    }
     const send = (status, type, body, extra = {}) => {
       res.writeHead(status, { ...headers, ...(type ? { 'Content-Type': type } : {}), ...extra })
       res.end(req.method === 'HEAD' ? undefined : body)
@@ -186,7 +192,13 @@ function handler(site, origin, files, origins) {
     const path = new URL(req.url ?? '/', origin).pathname
     if (path === '/' || path === '/index.html') {
       const csp = contentSecurityPolicy(site, origins)
-      return send(200, TYPES['.html'], render(files.pages[site.name], origins), { 'Content-Security-Policy': csp })
+      // The shop is the top-level page: a window it opens, or that opens it, on another origin gets no reference
+      // to it. COEP stays off: it would need Cross-Origin-Resource-Policy on the widget's site and the JSONP endpoint.
+      const isolation = site.name === 'host' ? { 'Cross-Origin-Opener-Policy': 'same-origin' } : {}
+      return send(200, TYPES['.html'], render(files.pages[site.name], origins), {
+        'Content-Security-Policy': csp,
+        ...isolation,
+      })
     }
     if (path in site.extra) {
       const page = site.extra[path]

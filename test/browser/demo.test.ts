@@ -45,6 +45,11 @@ describe('npm run demo', () => {
     expect((await fetch(demo.urls.widget)).headers.get('content-security-policy')).toContain(
       `frame-ancestors ${origin(demo.urls.host)}`,
     )
+    const shopHeaders = (await fetch(demo.urls.host)).headers
+    expect(shopHeaders.get('cross-origin-opener-policy')).toBe('same-origin')
+    for (const url of Object.values(demo.urls)) {
+      expect((await fetch(url)).headers.get('referrer-policy'), url).toBe('no-referrer')
+    }
 
     // Record from a blank page, then navigate, so that errors while the demo loads are seen too.
     const page = await driver.open('about:blank')

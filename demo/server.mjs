@@ -26,6 +26,8 @@ export const DEFAULT_PORTS = Object.freeze([5173, 5174, 5175])
 const SITES = [
   { name: 'host', hostname: '127.0.0.1', page: 'host.html', extra: { '/relay.html': 'relay' } },
   { name: 'widget', hostname: 'localhost', page: 'widget.html', extra: { '/responder.html': 'responder' } },
+  // Another origin but the shop's site (ports separate neither sites nor cookies): a real ad lives on another
+  // site, and framed with sandbox="allow-scripts" it would speak from origin 'null', refused all the same.
   { name: 'attacker', hostname: '127.0.0.1', page: 'attacker.html', extra: {} },
 ]
 /** Pages other than each site's `/`: name → file in public/. */

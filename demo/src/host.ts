@@ -3,11 +3,10 @@
 import {
   type ConnectionState,
   connect,
-  PortcullisError,
+  type PortcullisErrors,
   type Rejection,
   type RemoteProxy,
   type TraceEntry,
-  ValidationError,
 } from 'portcullis'
 import { jsonpClient, windowNameClient } from 'portcullis/fallback'
 import { type Cart, shopApi, type Theme, widgetApi } from './contract.js'
@@ -223,8 +222,10 @@ async function showCall<T>(
   }
 }
 
-function describeError(error: unknown): Array<Node | string> {
-  if (error instanceof ValidationError) {
+/** Branches on `code`, not `instanceof`: the CommonJS build of portcullis/fallback has its own error classes. */
+function describeError(thrown: unknown): Array<Node | string> {
+  const error = thrown as PortcullisErrors
+  if (error?.code === 'VALIDATION') {
     const checkedBy = error.side === 'remote' ? 'the widget' : 'the shop'
     const issues = error.issues.map((issue) =>
       h('li', {}, h('code', {}, `[${issue.path.map(String).join('.')}]`), ' ', issue.message),
@@ -235,8 +236,8 @@ function describeError(error: unknown): Array<Node | string> {
       h('ul', { class: 'issues' }, ...issues),
     ]
   }
-  if (error instanceof PortcullisError) return [h('strong', {}, error.name), ` (${error.code}): ${error.message}`]
-  const e = error instanceof Error ? error : new Error(String(error))
+  if (typeof error?.code === 'string') return [h('strong', {}, error.name), ` (${error.code}): ${error.message}`]
+  const e = thrown instanceof Error ? thrown : new Error(String(thrown))
   return [h('strong', {}, e.name), `: ${e.message}`]
 }
 

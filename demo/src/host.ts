@@ -44,6 +44,8 @@ const conn = connect({
   },
   timeout: 5_000,
   onRejected: (rejection) => showRefused('shop', rejection),
+  // Feeds the demo's message log with whole payloads (email, card digits): in production leave trace off, or
+  // redact what it records.
   trace: (entry) => logEntry(entry),
 })
 

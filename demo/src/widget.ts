@@ -59,15 +59,24 @@ function start(): void {
           new Promise((resolve, reject) => {
             const note = h('li', {}, `quote for ${postcode}: working…`)
             byId('activity').prepend(note)
+            // Aborted before the handler ran: no abort event will come.
+            if (signal.aborted) {
+              note.textContent = `quote for ${postcode}: cancelled by the shop`
+              reject(signal.reason)
+              return
+            }
             const timer = setTimeout(() => {
+              signal.removeEventListener('abort', onAbort)
               note.textContent = `quote for ${postcode}: sent`
               resolve({ price: 4.9, days: 2 })
             }, 1_500)
-            signal.addEventListener('abort', () => {
+            // Fires when the caller times out or aborts: stop working.
+            const onAbort = () => {
               clearTimeout(timer)
               note.textContent = `quote for ${postcode}: cancelled by the shop`
               reject(signal.reason)
-            })
+            }
+            signal.addEventListener('abort', onAbort, { once: true })
           }),
       },
     },

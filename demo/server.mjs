@@ -316,16 +316,21 @@ export function portsFromEnv(env = process.env) {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`not a port number: "${text}"`)
     return port
   }
+  /** The host port and the two after it (widget, attacker); 0 for three free ones. */
+  const fromFirst = (port, name) => {
+    if (port === 0) return [0, 0, 0]
+    if (port + 2 > 65535) {
+      throw new Error(`${name}=${port} leaves no room for the widget and attacker ports after it: pick 65533 or less`)
+    }
+    return [port, port + 1, port + 2]
+  }
   if (env.DEMO_PORTS) {
     const list = env.DEMO_PORTS.split(',').map(parse)
-    if (list.length === 1) return list[0] === 0 ? [0, 0, 0] : [list[0], list[0] + 1, list[0] + 2]
+    if (list.length === 1) return fromFirst(list[0], 'DEMO_PORTS')
     if (list.length !== 3) throw new Error('DEMO_PORTS takes three ports (host,widget,attacker) or one')
     return list
   }
-  if (env.PORT) {
-    const port = parse(env.PORT)
-    return port === 0 ? [0, 0, 0] : [port, port + 1, port + 2]
-  }
+  if (env.PORT) return fromFirst(parse(env.PORT), 'PORT')
   return [...DEFAULT_PORTS]
 }
 

@@ -99,20 +99,20 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 interface ZodDef {
   readonly type?: unknown
   readonly items?: readonly unknown[]
-  readonly rest?: unknown
   readonly innerType?: { readonly _zod?: { readonly def?: ZodDef } }
 }
 
 /**
- * How many arguments an input schema declares, when it can tell: a zod tuple
- * (zod or zod/mini, `.readonly()` too) without a rest element. A Standard
+ * How many arguments an input schema declares before any rest element, when
+ * it can tell: a zod tuple (zod or zod/mini, `.readonly()` too). A Standard
  * Schema does not say its arity, and zod leaves omitted optional elements
  * out, so without this a handler `(s, n, ctx)` called with one argument
- * would find its context in `n`.
+ * would find its context in `n`. With a rest element too: fewer arguments
+ * than the fixed elements means the rest is empty.
  */
 export function tupleLength(schema: StandardSchemaV1): number | undefined {
   let def = (schema as { readonly _zod?: { readonly def?: ZodDef } })._zod?.def
   if (def?.type === 'readonly') def = def.innerType?._zod?.def
-  if (def?.type !== 'tuple' || !Array.isArray(def.items) || def.rest != null) return undefined
+  if (def?.type !== 'tuple' || !Array.isArray(def.items)) return undefined
   return def.items.length
 }

@@ -25,7 +25,9 @@ export interface Contract<M extends MethodsShape = MethodsShape, E extends Event
 
 type Input<S extends StandardSchemaV1> = StandardSchemaV1.InferInput<S>
 type Output<S extends StandardSchemaV1> = StandardSchemaV1.InferOutput<S>
-type Tuple<T> = T extends readonly unknown[] ? T : never
+// A schema without the optional `types` (Standard Schema allows that) infers
+// `unknown`: any arguments, as its own validate decides, rather than none.
+type Tuple<T> = unknown extends T ? unknown[] : T extends readonly unknown[] ? T : never
 
 /** The arguments a caller passes to `method`. */
 export type MethodArgs<M extends MethodSchema> = Tuple<Input<M['input']>>

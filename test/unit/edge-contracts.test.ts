@@ -57,3 +57,21 @@ describe('arguments: the handler gets them, then its context, where the types pu
     ])
   })
 })
+
+describe('a hand-written Standard Schema v1', () => {
+  it('without `types`: the call goes through with whatever its validate accepts', async () => {
+    const anyArgs = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'handmade',
+        validate: (value: unknown) =>
+          Array.isArray(value) ? { value: value as unknown[] } : { issues: [{ message: 'not a list' }] },
+      },
+    }
+    const api = defineContract({ methods: { log: { input: anyArgs, output: z.number() } } })
+    const { caller } = serve(api, { log: (...args) => args.length })
+    const remote = await caller.ready
+    await expect(remote.log('a', 1)).resolves.toBe(3)
+    await expect(remote.log()).resolves.toBe(1)
+  })
+})

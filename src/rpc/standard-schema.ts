@@ -96,23 +96,31 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   return typeof props === 'object' && props !== null && props.version === 1 && typeof props.validate === 'function'
 }
 
+interface ZodSchema {
+  readonly _zod?: { readonly def?: ZodDef }
+}
+
 interface ZodDef {
   readonly type?: unknown
   readonly items?: readonly unknown[]
-  readonly innerType?: { readonly _zod?: { readonly def?: ZodDef } }
+  readonly innerType?: ZodSchema
+  readonly out?: ZodSchema
 }
 
 /**
  * How many arguments an input schema declares before any rest element, when
- * it can tell: a zod tuple (zod or zod/mini, `.readonly()` too). A Standard
- * Schema does not say its arity, and zod leaves omitted optional elements
- * out, so without this a handler `(s, n, ctx)` called with one argument
- * would find its context in `n`. With a rest element too: fewer arguments
- * than the fixed elements means the rest is empty.
+ * it can tell: a zod tuple (zod or zod/mini, `.readonly()` too), or a
+ * `.pipe()` into one, whose output it is. A Standard Schema does not say its
+ * arity, and zod leaves omitted optional elements out, so without this a
+ * handler `(s, n, ctx)` called with one argument would find its context in
+ * `n`. With a rest element too: fewer arguments than the fixed elements means
+ * the rest is empty. A `.transform()` can return any length: not known.
  */
 export function tupleLength(schema: StandardSchemaV1): number | undefined {
-  let def = (schema as { readonly _zod?: { readonly def?: ZodDef } })._zod?.def
-  if (def?.type === 'readonly') def = def.innerType?._zod?.def
+  let def = (schema as ZodSchema)._zod?.def
+  while (def?.type === 'readonly' || def?.type === 'pipe') {
+    def = (def.type === 'pipe' ? def.out : def.innerType)?._zod?.def
+  }
   if (def?.type !== 'tuple' || !Array.isArray(def.items)) return undefined
   return def.items.length
 }

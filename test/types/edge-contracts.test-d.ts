@@ -112,6 +112,18 @@ describe('arities: optional, rest, none', () => {
     expectTypeOf<H['optional']>().parameters.toEqualTypeOf<[string, number | undefined, CallContext]>()
     expectTypeOf(remote.mini).parameters.toEqualTypeOf<[string, (number | undefined)?]>()
     expectTypeOf<H['mini']>().parameters.toEqualTypeOf<[string, number | undefined, CallContext]>()
+    const piped = defineContract({
+      methods: {
+        at: {
+          input: z
+            .tuple([z.string(), z.string().optional()])
+            .pipe(z.tuple([z.string(), z.string().transform(Number).optional()])),
+          output: z.void(),
+        },
+      },
+    })
+    expectTypeOf<RemoteProxy<typeof piped>['at']>().parameters.toEqualTypeOf<[string, (string | undefined)?]>()
+    expectTypeOf<Handlers<typeof piped>['at']>().parameters.toEqualTypeOf<[string, number | undefined, CallContext]>()
   })
 
   it('a rest element: the context is after the last rest argument', () => {

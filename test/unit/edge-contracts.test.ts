@@ -63,6 +63,31 @@ describe('arguments: the handler gets them, then its context, where the types pu
   })
 })
 
+describe('arguments through a .pipe() into a zod tuple', () => {
+  it('an omitted optional argument arrives as undefined, the context after it', async () => {
+    const api = defineContract({
+      methods: {
+        at: {
+          input: z
+            .tuple([z.string(), z.string().optional()])
+            .pipe(z.tuple([z.string(), z.string().transform(Number).optional()])),
+          output: z.void(),
+        },
+      },
+    })
+    const log: unknown[][] = []
+    // Typed [string, number | undefined, CallContext]: the pipe's output.
+    const { caller } = serve(api, { at: (...args) => record(log)(...args) })
+    const remote = await caller.ready
+    await remote.at('a')
+    await remote.at('a', '2')
+    expect(log).toEqual([
+      ['a', undefined, 'ctx'],
+      ['a', 2, 'ctx'],
+    ])
+  })
+})
+
 describe('a hand-written Standard Schema v1', () => {
   it('without `types`: the call goes through with whatever its validate accepts', async () => {
     const anyArgs = {

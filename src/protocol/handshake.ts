@@ -101,6 +101,8 @@ export class Handshake {
 
   private announce(): void {
     this.sendSyn()
+    // Your trace sink may have closed the connection on this SYN: no retry may outlive stop().
+    if (this.stopped) return
     this.retryTimer = setTimeout(() => {
       this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS)
       this.announce()

@@ -316,6 +316,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
         })
       }
     }
+    // Your trace sink saw each queued event go out, and may have closed the connection.
+    if (this.closedBy !== undefined) return
     this.setState('open', reconnect || this.everOpened ? 'peer-reloaded' : 'handshake')
     this.everOpened = true
     this.readyDeferred.resolve(this.remote)

@@ -8,7 +8,7 @@ import { connect } from '../../src/connect.js'
 import type { Connection } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
 import type { TraceEntry } from '../../src/protocol/trace.js'
-import { ManualPeer, useFakeTimers } from './helpers.js'
+import { ManualPeer, turns, until, useFakeTimers } from './helpers.js'
 
 const PEER = 'https://peer.example'
 
@@ -89,5 +89,21 @@ describe('a trace sink that calls close() on a SYN', () => {
     await vi.advanceTimersByTimeAsync(10_000)
     // The retry loop would go on forever, calling the sink with SYNs nobody sends.
     expect({ timers, after }).toEqual({ timers: 0, after: 0 })
+  })
+})
+describe('a trace sink that calls close() while the queued events go out as the session opens', () => {
+  it('the connection stays closed: state never says open again', async () => {
+    const states: string[] = []
+    const { conn } = setup((entry, c) => {
+      if (entry.direction === 'send' && entry.kind === 'event') c.close()
+    })
+    conn.onStateChange((s, cause) => states.push(`${s}:${cause}`))
+    conn.emit('ping', { n: 1 })
+    conn.emit('ping', { n: 2 })
+    await until(() => states.length > 0 || conn.state !== 'connecting', 'a state change')
+    await turns()
+    expect(states).toEqual(['closed:closed'])
+    expect(conn.state).toBe('closed')
+    expect(conn.cause).toBe('closed')
   })
 })

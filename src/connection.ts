@@ -78,6 +78,7 @@ export interface ConnectionSetup {
 }
 
 const PEER_WATCH_MS = 200
+const MAX_DELAY = 2_147_483_647
 const MAX_QUEUED_EVENTS = 1024
 
 interface Deferred<T> {
@@ -163,9 +164,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       trace: this.trace,
     })
     this.removeHostListeners = this.watchHost(setup.lifecycle.host)
-    if (Number.isFinite(setup.connectTimeout)) {
-      this.connectTimer = setTimeout(() => this.connectTimedOut(), setup.connectTimeout)
-    }
+    if (Number.isFinite(setup.connectTimeout)) this.armConnectTimer(setup.connectTimeout)
     const peerGone = setup.lifecycle.peerGone
     if (peerGone) {
       this.peerWatch = setInterval(() => {
@@ -337,6 +336,15 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (this.closedBy !== undefined) return
     if (this.currentState === 'open') this.readyDeferred = deferred()
     this.setState('reconnecting', reason)
+  }
+
+  // setTimeout fires at once for delays past 2^31-1 ms: a longer wait is made of several.
+  private armConnectTimer(ms: number): void {
+    const delay = Math.min(ms, MAX_DELAY)
+    this.connectTimer = setTimeout(
+      () => (ms > delay ? this.armConnectTimer(ms - delay) : this.connectTimedOut()),
+      delay,
+    )
   }
 
   private connectTimedOut(): void {

@@ -107,3 +107,13 @@ describe('a trace sink that calls close() while the queued events go out as the 
     expect(conn.cause).toBe('closed')
   })
 })
+
+describe('a connectTimeout past the longest delay setTimeout takes', () => {
+  it('does not time out at once (setTimeout fires at once past 2^31 - 1 ms)', async () => {
+    vi.useRealTimers()
+    const { peer, conn } = setup(() => {}, { connectTimeout: 2 ** 31 })
+    peer.autoAck = false
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(conn.state).toBe('connecting')
+  })
+})

@@ -363,7 +363,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   }
 
   private fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {
-    if (this.currentState === 'closed') return
+    // Closing already: ending the session fires handlers' signals, whose listeners may call close().
+    if (this.closedBy !== undefined) return
     this.closedBy = error
     this.readyDeferred.reject(error)
     this.teardown(error, false)
@@ -372,7 +373,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   }
 
   private shutdown(reason: DisconnectReason, notifyPeer: 'closed' | false): void {
-    if (this.currentState === 'closed') return
+    // Closing already (see fail()): what closed it first is what everyone is told.
+    if (this.closedBy !== undefined) return
     const hint = this.setup.lifecycle.goneBeforeOpen
     const error =
       reason === 'peer-gone' && !this.everOpened && hint !== undefined

@@ -237,20 +237,27 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   } else {
     link = new EndpointTransport(target as Endpoint)
   }
-  const connection = new ConnectionImpl<R, L>({
-    link,
-    lifecycle,
-    channel,
-    remote: options.remote ?? EMPTY,
-    local: options.local?.contract ?? EMPTY,
-    handlers,
-    timeout,
-    connectTimeout,
-    debug: options.debug === true,
-    limits,
-    trace: options.trace,
-    onRejected,
-  })
+  let connection: ConnectionImpl<R, L>
+  try {
+    connection = new ConnectionImpl<R, L>({
+      link,
+      lifecycle,
+      channel,
+      remote: options.remote ?? EMPTY,
+      local: options.local?.contract ?? EMPTY,
+      handlers,
+      timeout,
+      connectTimeout,
+      debug: options.debug === true,
+      limits,
+      trace: options.trace,
+      onRejected,
+    })
+  } catch (error) {
+    // A remote that is not a contract (plain JavaScript) throws only here, once the window listens.
+    link.close()
+    throw error
+  }
   reporter.connection = connection
   return connection
 }

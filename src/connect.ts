@@ -114,10 +114,19 @@ function hostWindow(): Window | undefined {
   return typeof g.window === 'object' && g.window === g ? (g as Window) : undefined
 }
 
+// Plain JavaScript gets no compile error for a schema or a bare object here.
+function checkContract(option: string, value: unknown): void {
+  const contract = value as Partial<Contract> | null | undefined
+  if (typeof contract?.methods !== 'object' || typeof contract.events !== 'object') {
+    throw new TypeError(`connect(): ${option} must be a contract made by defineContract({ methods, events })`)
+  }
+}
+
 function checkHandlers(
   local: ConnectOptions<Contract, Contract>['local'],
 ): Record<string, (...args: any[]) => unknown> {
   if (local === undefined) return Object.create(null)
+  checkContract('local.contract', local.contract)
   const handlers = local.handlers as Record<string, unknown> | undefined
   if (typeof handlers !== 'object' || handlers === null)
     throw new TypeError('connect(): local.handlers must be an object with one function per method')
@@ -207,6 +216,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
       : createAllowedOrigins(options.allowedOrigins, { allowOpaqueOrigin: options.allowOpaqueOrigin === true })
   const channel = options.channel ?? ''
   if (typeof channel !== 'string') throw new TypeError('connect(): channel must be a string')
+  if (options.remote !== undefined) checkContract('remote', options.remote)
   const handlers = checkHandlers(options.local as ConnectOptions<Contract, Contract>['local'])
   const timeout = checkPositive('timeout', options.timeout, DEFAULT_TIMEOUT)
   const connectTimeout = checkPositive('connectTimeout', options.connectTimeout, DEFAULT_TIMEOUT)

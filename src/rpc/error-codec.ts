@@ -107,7 +107,17 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * answering side's own refusals (a ValidationError of the arguments or the
  * result, a LimitError), as opposed to whatever a handler threw.
  */
-export function encodeError(error: unknown, debug: boolean, own = false, depth = 0): WireError {
+export function encodeError(error: unknown, debug: boolean, own = false): WireError {
+  try {
+    return encode(error, debug, own, 0)
+  } catch {
+    // A getter or a Proxy trap of what was thrown threw in turn (or the Proxy
+    // was revoked): the caller must still get an answer, and the page no error.
+    return { n: 'Error', m: 'the thrown value could not be read' }
+  }
+}
+
+function encode(error: unknown, debug: boolean, own: boolean, depth: number): WireError {
   if (!isError(error)) {
     // `throw { code: 'E_AUTH', message: '...' }` is common enough to keep its fields.
     if (!isPlainObject(error)) return { n: 'Error', m: describe(error) }
@@ -132,7 +142,7 @@ export function encodeError(error: unknown, debug: boolean, own = false, depth =
   if (data !== undefined) wire.d = data
   if (debug && typeof error.stack === 'string') wire.s = text(error.stack, '', MAX_STACK)
   if ('cause' in error && error.cause !== undefined && depth < MAX_CAUSES) {
-    wire.x = encodeError(error.cause, debug, false, depth + 1)
+    wire.x = encode(error.cause, debug, false, depth + 1)
   }
   return wire
 }

@@ -4,6 +4,7 @@ import * as z from 'zod'
 import { connect } from '../../src/connect.js'
 import { type Connection, ConnectionImpl } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
+import { RemoteError } from '../../src/errors.js'
 import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
@@ -182,5 +183,111 @@ describe('refusing a subdomain pattern names it as written', () => {
 
   it('an IP wildcard gets its own message', () => {
     expect(() => createAllowedOrigins(['https://*.0.0.1'])).toThrow('wildcard on an IP address')
+  })
+})
+
+describe('a thrown value that throws while it is read still gets an answer, at once', () => {
+  const unreadable = (): Array<[string, () => unknown]> => [
+    [
+      'an error with an enumerable getter that throws',
+      () =>
+        Object.defineProperty(new Error('x'), 'detail', {
+          enumerable: true,
+          get() {
+            throw new Error('getter')
+          },
+        }),
+    ],
+    [
+      'a plain object literal with a getter that throws',
+      () => ({
+        message: 'x',
+        get detail(): never {
+          throw new Error('getter')
+        },
+      }),
+    ],
+    [
+      'an error whose name throws',
+      () =>
+        Object.defineProperty(new Error('x'), 'name', {
+          get() {
+            throw new Error('name')
+          },
+        }),
+    ],
+    [
+      'an error whose cause throws',
+      () =>
+        Object.defineProperty(new Error('x'), 'cause', {
+          get() {
+            throw new Error('cause')
+          },
+        }),
+    ],
+    [
+      'an error whose stack throws (debug on)',
+      () =>
+        Object.defineProperty(new Error('x'), 'stack', {
+          get() {
+            throw new Error('stack')
+          },
+        }),
+    ],
+    [
+      'a revoked Proxy',
+      () => {
+        const { proxy, revoke } = Proxy.revocable({}, {})
+        revoke()
+        return proxy
+      },
+    ],
+    [
+      'a Proxy of an error whose ownKeys trap throws',
+      () =>
+        new Proxy(new Error('x'), {
+          ownKeys() {
+            throw new Error('trap')
+          },
+        }),
+    ],
+  ]
+  const api = defineContract({
+    methods: { sync: { input: z.tuple([]), output: z.void() }, async: { input: z.tuple([]), output: z.void() } },
+  })
+
+  it.each(unreadable())('%s', async (_, make) => {
+    // Before the fix the handler's side threw into its port listener (an
+    // uncaught error, which vitest reports) and the call hung until its timeout.
+    const { port1, port2 } = new MessageChannel()
+    try {
+      const caller = connect({ target: port1, remote: api, timeout: 60_000 })
+      const server = connect({
+        target: port2,
+        debug: true,
+        local: {
+          contract: api,
+          handlers: {
+            sync: () => {
+              throw make()
+            },
+            async: async () => {
+              throw make()
+            },
+          },
+        },
+      })
+      conns.push(caller, server)
+      const remote = await caller.ready
+      for (const call of [track(remote.sync()), track(remote.async())]) {
+        // The answer comes in a few turns, not after the 60 s timeout.
+        await until(() => call.settled, 'the call settled')
+        expect(call.error).toBeInstanceOf(RemoteError)
+        expect(call.error).toMatchObject({ remoteName: 'Error', message: 'the thrown value could not be read' })
+      }
+    } finally {
+      port1.close()
+      port2.close()
+    }
   })
 })

@@ -97,7 +97,6 @@ export class Responder {
       return
     }
     let result: unknown
-    let thenable: boolean
     try {
       let args = checked.value as unknown[]
       let arity = this.arity.get(method)
@@ -105,22 +104,23 @@ export class Responder {
       // Omitted optional arguments arrive as undefined, so the context stays where the types put it.
       if (arity !== undefined && args.length < arity) args = [...args, ...new Array(arity - args.length)]
       result = method.handler(...args, context)
-      // Reading `then` runs a getter of the handler's result, which may throw too.
-      thenable =
+      // Reading `then` runs a getter of the handler's result, which may throw
+      // too; so may awaiting a promise (a throwing `constructor` getter or own `then`).
+      if (
         result instanceof Promise ||
         (typeof result === 'object' && result !== null && typeof (result as PromiseLike<unknown>).then === 'function')
+      ) {
+        Promise.resolve(result).then(
+          (value) => this.reply(message, method, context, value),
+          (error) => this.fail(message.i, context, error),
+        )
+        return
+      }
     } catch (error) {
       this.fail(message.i, context, error)
       return
     }
-    if (thenable) {
-      Promise.resolve(result).then(
-        (value) => this.reply(message, method, context, value),
-        (error) => this.fail(message.i, context, error),
-      )
-    } else {
-      this.reply(message, method, context, result)
-    }
+    this.reply(message, method, context, result)
   }
 
   /**

@@ -291,3 +291,35 @@ describe('a thrown value that throws while it is read still gets an answer, at o
     }
   })
 })
+
+describe('a handler that returns a promise which throws when it is awaited still gets an answer', () => {
+  it.each([
+    [
+      'a promise whose constructor getter throws',
+      () =>
+        Object.defineProperty(Promise.resolve(1), 'constructor', {
+          get() {
+            throw new Error('constructor')
+          },
+        }),
+    ],
+    [
+      'a promise whose own then throws',
+      () =>
+        Object.defineProperty(Promise.resolve(1), 'then', {
+          value() {
+            throw new Error('then')
+          },
+        }),
+    ],
+  ])('%s', (_, make) => {
+    const sent: unknown[] = []
+    const table: Record<string, ServedMethod> = Object.create(null)
+    table.m = { input: z.tuple([]), output: z.number(), handler: make }
+    const responder = new Responder(table, (message) => sent.push(message), false, DEFAULT_LIMITS)
+    // Before the fix, the error left handle() (into the port listener) and the call hung.
+    expect(() => responder.handle({ k: 'c', i: 'id', m: 'm', a: [] })).not.toThrow()
+    expect(sent).toEqual([{ k: 'e', i: 'id', e: { n: 'Error', m: expect.any(String) } }])
+    expect(responder.isRunning('id')).toBe(false)
+  })
+})

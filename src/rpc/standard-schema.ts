@@ -46,7 +46,8 @@ export type Checked =
 
 function toIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): ValidationIssue[] {
   return issues.map((issue) => ({
-    message: issue.message,
+    // Built into the ValidationError's message: a Symbol from a hand-made schema would throw there, outside any guard.
+    message: String(issue.message),
     path: (issue.path ?? []).map((segment) =>
       typeof segment === 'object' && segment !== null ? segment.key : segment,
     ),

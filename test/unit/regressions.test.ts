@@ -4,10 +4,11 @@ import * as z from 'zod'
 import { connect } from '../../src/connect.js'
 import { type Connection, ConnectionImpl } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
-import { RemoteError } from '../../src/errors.js'
+import { RemoteError, ValidationError } from '../../src/errors.js'
 import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
+import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import { fakeWindow, ManualPeer, track, turns, until, useFakeTimers } from './helpers.js'
 
@@ -321,5 +322,47 @@ describe('a handler that returns a promise which throws when it is awaited still
     expect(() => responder.handle({ k: 'c', i: 'id', m: 'm', a: [] })).not.toThrow()
     expect(sent).toEqual([{ k: 'e', i: 'id', e: { n: 'Error', m: expect.any(String) } }])
     expect(responder.isRunning('id')).toBe(false)
+  })
+})
+
+describe('a schema whose issue message is not a string still refuses the value, and the call settles', () => {
+  // Standard Schema says a string; a hand-made schema may return a Symbol,
+  // which the ValidationError's message could not be built from.
+  const symbolMessage: StandardSchemaV1<unknown[], unknown[]> = {
+    '~standard': { version: 1, vendor: 'hand-made', validate: () => ({ issues: [{ message: Symbol('m') as never }] }) },
+  }
+
+  it.each([
+    ['of the arguments, on the answering side', 'arguments', 'remote'],
+    ['of the result, on the calling side', 'result', 'local'],
+  ] as const)('%s', async (_, target, side) => {
+    const strict = defineContract({
+      methods: {
+        m:
+          target === 'arguments'
+            ? { input: symbolMessage, output: z.number() }
+            : { input: z.tuple([]), output: symbolMessage },
+      },
+    })
+    const lax = defineContract({ methods: { m: { input: z.tuple([]), output: z.number() } } })
+    const { port1, port2 } = new MessageChannel()
+    try {
+      const caller = connect({ target: port1, remote: target === 'result' ? strict : lax, timeout: 60_000 })
+      const server = connect({
+        target: port2,
+        local: { contract: target === 'arguments' ? strict : lax, handlers: { m: () => 1 } },
+      })
+      conns.push(caller, server)
+      const remote: any = await caller.ready
+      const call = track(remote.m())
+      // Before the fix it threw into the page and the call hung: until its timeout
+      // (arguments), or for ever (result: it had left the pending table).
+      await until(() => call.settled, 'the call settled')
+      expect(call.error).toBeInstanceOf(ValidationError)
+      expect(call.error).toMatchObject({ target, side, issues: [{ message: 'Symbol(m)', path: [] }] })
+    } finally {
+      port1.close()
+      port2.close()
+    }
   })
 })

@@ -3,11 +3,13 @@ import {
   AbortError,
   DisconnectedError,
   LimitError,
+  OriginError,
   PortcullisError,
   RemoteError,
   TimeoutError,
   ValidationError,
 } from '../../src/errors.js'
+import type { WireError } from '../../src/protocol/envelope.js'
 import { decodeError, encodeError } from '../../src/rpc/error-codec.js'
 
 /** What the caller sees: encoded by the handler's side, structured-cloned, decoded. */
@@ -106,6 +108,36 @@ describe('encodeError', () => {
     const error = new Error('with stack')
     expect(encodeError(error, false)).not.toHaveProperty('s')
     expect(encodeError(error, true).s).toBe(error.stack)
+  })
+
+  it('without debug, no stack crosses anywhere: not from a cause, a nested RemoteError or a field named stack', () => {
+    // Coverage: the wire form is searched as a whole, every level of it.
+    const stacks = (wire: unknown, found: string[] = []): string[] => {
+      if (typeof wire !== 'object' || wire === null) return found
+      for (const [key, value] of Object.entries(wire)) {
+        if (
+          typeof value === 'string' &&
+          (key === 's' || key === 'stack' || key === 'remoteStack' || value.includes('secret.js'))
+        )
+          found.push(`${key}: ${value}`)
+        stacks(value, found)
+      }
+      return found
+    }
+    const nested = new RemoteError('HttpError', 'nope', { status: 404 }, { stack: 'at secret.js:1' })
+    const thrown = [
+      new Error('outer', { cause: new TypeError('inner', { cause: nested }) }),
+      new Error('outer', { cause: { message: 'plain cause', stack: 'at secret.js:2' } }),
+      { message: 'plain', stack: 'at secret.js:3' },
+      new TimeoutError('slow'),
+      nested,
+    ]
+    for (const error of thrown) expect(stacks(encodeError(error, false))).toEqual([])
+    // With debug, this side's stacks cross, at every level, but never the nested peer's.
+    const loud = encodeError(thrown[0], true)
+    expect(loud.s).toContain('outer')
+    expect((loud.x as WireError).s).toContain('inner')
+    expect(stacks(loud).filter((s) => s.includes('secret.js'))).toEqual([])
   })
 
   it('encodes the cause chain, bounded', () => {
@@ -255,6 +287,30 @@ describe('decodeError', () => {
     const error = roundTrip(new DisconnectedError('peer-gone', 'gone'))
     expect(error).toBeInstanceOf(RemoteError)
     expect(error).toMatchObject({ remoteName: 'DisconnectedError', message: 'gone' })
+  })
+
+  it("a peer's code other than VALIDATION, LIMIT, TIMEOUT and ABORT revives as a RemoteError, whose fields its data cannot override", () => {
+    // Coverage: a hostile peer cannot make the caller see a local OriginError or DisconnectedError.
+    for (const c of ['ORIGIN', 'DISCONNECTED', 'HANDSHAKE', 'REMOTE', '__proto__', 'toString', 5, null]) {
+      const error = decodeError(
+        JSON.parse(
+          `{"n":"__proto__","m":"x","c":${JSON.stringify(c)},"d":{"code":"ORIGIN","name":"OriginError","remoteStack":"s","__proto__":{"polluted":1}}}`,
+        ),
+        'm',
+      ) as RemoteError
+      expect(error).toBeInstanceOf(RemoteError)
+      expect(error).not.toBeInstanceOf(OriginError)
+      expect(error).not.toBeInstanceOf(DisconnectedError)
+      expect(error).toMatchObject({
+        code: 'REMOTE',
+        name: 'RemoteError',
+        remoteName: '__proto__',
+        remoteStack: undefined,
+      })
+      expect(error.data).toMatchObject({ code: 'ORIGIN', name: 'OriginError', remoteStack: 's' })
+      expect(Object.getPrototypeOf(error)).toBe(RemoteError.prototype)
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
   })
 
   it('reads a malformed wire error defensively', () => {

@@ -191,8 +191,8 @@ export function decodeError(wire: Record<string, unknown>, method: string, depth
     case 'ABORT':
       return new AbortError(`peer aborted "${method}": ${message}`)
   }
-  const data =
-    typeof wire.d === 'object' && wire.d !== null ? (plainData(wire.d, 0, []) as Record<string, unknown>) : {}
+  // An array or a Date would copy too, but RemoteError.data is declared a record.
+  const data = isPlainObject(wire.d) ? (plainData(wire.d, 0, []) as Record<string, unknown>) : {}
   const cause =
     typeof wire.x === 'object' && wire.x !== null && depth < MAX_CAUSES
       ? decodeError(wire.x as Record<string, unknown>, method, depth + 1)

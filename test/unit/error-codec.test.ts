@@ -193,6 +193,16 @@ describe('encodeError', () => {
 })
 
 describe('decodeError', () => {
+  it.each([
+    ['an array', [1, 2]],
+    ['a Date', new Date(0)],
+  ])("a peer's data that is %s arrives as {}: RemoteError.data is a record", (_, d) => {
+    const error = decodeError({ n: 'Error', m: 'x', d } as unknown as WireError, 'm') as RemoteError
+    expect(error).toBeInstanceOf(RemoteError)
+    expect(error.data).toEqual({})
+    expect(Object.getPrototypeOf(error.data)).toBe(Object.prototype)
+  })
+
   it('revives a thrown error as RemoteError with name, message, data, and code REMOTE', () => {
     const error = roundTrip(new HttpError('not found', 404))
     expect(error).toBeInstanceOf(RemoteError)

@@ -173,39 +173,49 @@ function walkArrayProperties(array: unknown[], depth: number): void {
   }
 }
 
-/** Values structured clone copies by more than their enumerable keys; false for any other object. */
+const tagOf = Object.prototype.toString
+
+/**
+ * Values structured clone copies by more than their enumerable keys; false for
+ * any other object. Known by their tag, not `instanceof`: a Map made by a
+ * same-origin frame or popup is no instance of this window's Map, and is
+ * copied whole all the same.
+ */
 function walkSpecial(value: object, depth: number): boolean {
+  const tag = tagOf.call(value).slice(8, -1)
   if (ArrayBuffer.isView(value)) {
     // A view of 16 bytes still carries its whole buffer across.
     spendBuffer(value.buffer)
-  } else if (value instanceof ArrayBuffer) {
-    spendBuffer(value)
-  } else if (value instanceof Map) {
-    for (const [k, v] of value) {
+  } else if (tag === 'ArrayBuffer') {
+    spendBuffer(value as ArrayBuffer)
+  } else if (tag === 'Map') {
+    for (const [k, v] of value as Map<unknown, unknown>) {
       walk(k, depth)
       walk(v, depth)
     }
-  } else if (value instanceof Set) {
-    for (const item of value) walk(item, depth)
-  } else if (value instanceof RegExp) {
-    spend(value.source.length)
-  } else if (value instanceof String) {
-    spend(value.length)
-  } else if (value instanceof BigInt) {
-    spend(bigintBytes(value.valueOf()))
-  } else if (typeof ImageData !== 'undefined' && value instanceof ImageData) {
+  } else if (tag === 'Set') {
+    for (const item of value as Set<unknown>) walk(item, depth)
+  } else if (tag === 'RegExp') {
+    spend((value as RegExp).source.length)
+  } else if (tag === 'String') {
+    spend((value as { length: number }).length)
+  } else if (tag === 'BigInt') {
+    spend(bigintBytes(value.valueOf() as bigint))
+  } else if (tag === 'ImageData') {
     // Its pixels sit behind a prototype getter that the fallback below would not see.
-    spend(value.data.byteLength)
-  } else if (typeof ImageBitmap !== 'undefined' && value instanceof ImageBitmap) {
-    spend(value.width * value.height * 4)
-  } else if (typeof Blob !== 'undefined' && value instanceof Blob) {
-    spend(value.size)
-  } else if (value instanceof Error) {
-    // Copied even though they are not enumerable; own enumerable data is walked after.
-    walk(value.name, depth)
-    walk(value.message, depth)
-    walk(value.stack, depth)
-    if ('cause' in value) walk(value.cause, depth)
+    spend((value as ImageData).data.byteLength)
+  } else if (tag === 'ImageBitmap') {
+    spend((value as ImageBitmap).width * (value as ImageBitmap).height * 4)
+  } else if (tag === 'Blob' || tag === 'File') {
+    spend((value as Blob).size)
+  } else if (tag === 'Error' || value instanceof Error) {
+    // (instanceof too: a DOMException is tagged as itself.) Copied even though
+    // they are not enumerable; own enumerable data is walked after.
+    const error = value as Error
+    walk(error.name, depth)
+    walk(error.message, depth)
+    walk(error.stack, depth)
+    if ('cause' in error) walk(error.cause, depth)
     return false
   } else {
     return false

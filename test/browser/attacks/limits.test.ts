@@ -117,4 +117,36 @@ describe.concurrent('limits', () => {
     expect(await read(child, 't.counts.echo')).toBeUndefined()
     await page.close()
   })
+
+  it("a value made by another realm (a same-origin frame's Map, Set, ArrayBuffer, Error, RegExp) counts at the caller as one of ours", async () => {
+    // Structured clone copies such a value whole, but it is no `instanceof Map` here.
+    const { page, child } = await pair({ maxMessageBytes: MiB }, { maxBytes: String(MiB) })
+    await run(
+      page,
+      `(() => { const f = document.createElement('iframe'); f.id = 'realm'; document.body.append(f); return 0 })()`,
+    )
+    const realm = `document.getElementById('realm').contentWindow`
+    const big = `'x'.repeat(${2 * MiB})`
+    for (const value of [
+      `new (${realm}.Map)([['k', ${big}]])`,
+      `new (${realm}.Set)([${big}])`,
+      `new (${realm}.ArrayBuffer)(${2 * MiB})`,
+      `new (${realm}.Error)(${big})`,
+      `new (${realm}.RegExp)(${big})`,
+    ]) {
+      const result = await run(page, `attack.call('echo', [${value}], { timeout: 10000 })`)
+      // Refused by the caller, not by the receiver after 2 MiB crossed.
+      expect(result).toMatchObject({ ok: false, code: 'LIMIT', message: expect.stringMatching(/were not sent/) })
+    }
+    expect(await sentCalls(page)).toEqual(['add'])
+    expect(await read(child, 't.counts.echo')).toBeUndefined()
+    // Honest calls suffer too: two 600 KB Maps of the frame, called in one turn, travel as one
+    // batch that the sender thought tiny, and the receiver refuses the second for the first.
+    const pairOfCalls = await run(
+      page,
+      `Promise.all([0, 1].map(() => attack.call('echo', [new (${realm}.Map)([['k', 'x'.repeat(600_000)]])], { timeout: 10000 }))).then((rs) => rs.map((r) => r.ok))`,
+    )
+    expect(pairOfCalls).toEqual([true, true])
+    await page.close()
+  })
 })

@@ -81,6 +81,9 @@ export function measure(value: unknown, limits: Limits): number | string {
 }
 
 function spend(bytes: number): void {
+  // A size read from the value (a forged Blob's) could be NaN, which would
+  // pass every later check, or negative, which would lift the budget.
+  if (!(bytes >= 0)) throw new TypeError('not a size')
   left -= bytes
   if (left < 0) overflow()
 }

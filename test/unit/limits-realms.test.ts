@@ -21,3 +21,14 @@ describe('exceeds: built-ins of another realm', () => {
     expect(exceeds(runInNewContext(`[${source}]`), small)).toBe('more than 100 bytes')
   })
 })
+
+describe('exceeds: sizes read from the value', () => {
+  it('a size that is not a count (NaN, negative) refuses the value instead of lifting the budget', () => {
+    // A forged Blob: its size is whatever the object says. NaN made every later
+    // comparison false, so the whole message passed whatever it held.
+    for (const size of [Number.NaN, -1e15, undefined]) {
+      const forged = Object.assign(Object.create({ [Symbol.toStringTag]: 'Blob' }), { size })
+      expect(exceeds([forged, 'x'.repeat(1000)], small)).toBe('a value that cannot be measured')
+    }
+  })
+})

@@ -213,10 +213,11 @@ function walkSpecial(value: object, depth: number): boolean {
     spend((value as Blob).size)
   } else if (tag === 'Error' || value instanceof Error) {
     // (instanceof too: a DOMException is tagged as itself.) Copied even though
-    // they are not enumerable; own enumerable data is walked after.
+    // they are not enumerable; own enumerable data is walked after. The message
+    // crosses as String(message): an object's toString may make it any size.
     const error = value as Error
     walk(error.name, depth)
-    walk(error.message, depth)
+    walk(String(error.message), depth)
     walk(error.stack, depth)
     if ('cause' in error) walk(error.cause, depth)
     return false

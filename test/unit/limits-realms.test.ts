@@ -32,3 +32,16 @@ describe('exceeds: sizes read from the value', () => {
     }
   })
 })
+
+describe("exceeds: an Error's message", () => {
+  it('counts the message as structured clone copies it: converted to a string', () => {
+    // An i18n message object, a number, a BigInt: the clone carries String(message).
+    const error = Object.assign(new Error(), { stack: '' })
+    ;(error as { message: unknown }).message = { toString: () => 'x'.repeat(200) }
+    expect(exceeds(error, small)).toBe('more than 100 bytes')
+    const digits = Object.assign(new Error(), { stack: '' })
+    // 10^150 is 63 bytes of BigInt, and 151 characters as a message.
+    ;(digits as { message: unknown }).message = 10n ** 150n
+    expect(exceeds(digits, { maxBytes: 150, maxDepth: 3 })).toBe('more than 150 bytes')
+  })
+})

@@ -118,6 +118,19 @@ describe.concurrent('limits', () => {
     await page.close()
   })
 
+  it("an Error's message counts as the string structured clone makes of it (an object with toString)", async () => {
+    const { page, child } = await pair({ maxMessageBytes: MiB }, { maxBytes: String(MiB) })
+    const result = await run(
+      page,
+      `attack.call('echo', [Object.assign(new Error(), { message: { toString: () => 'x'.repeat(${2 * MiB}) } })], { timeout: 10000 })`,
+    )
+    // Refused by the caller, not by the receiver after 2 MiB crossed.
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', message: expect.stringMatching(/were not sent/) })
+    expect(await sentCalls(page)).toEqual(['add'])
+    expect(await read(child, 't.counts.echo')).toBeUndefined()
+    await page.close()
+  })
+
   it("a value made by another realm (a same-origin frame's Map, Set, ArrayBuffer, Error, RegExp) counts at the caller as one of ours", async () => {
     // Structured clone copies such a value whole, but it is no `instanceof Map` here.
     const { page, child } = await pair({ maxMessageBytes: MiB }, { maxBytes: String(MiB) })

@@ -45,3 +45,25 @@ describe("exceeds: an Error's message", () => {
     expect(exceeds(digits, { maxBytes: 150, maxDepth: 3 })).toBe('more than 150 bytes')
   })
 })
+
+describe('exceeds: coverage of boundaries and shared binary data', () => {
+  it('counts a buffer shared by several views once, as structured clone copies it once', () => {
+    const buffer = new ArrayBuffer(60)
+    const views = [new Uint8Array(buffer, 0, 1), new DataView(buffer, 10), new Float64Array(buffer, 8, 1), buffer]
+    // The array, four views of 8 bytes each, and 60 bytes of buffer.
+    expect(exceeds(views, { maxBytes: 8 * 5 + 60, maxDepth: 3 })).toBeUndefined()
+    expect(exceeds(views, { maxBytes: 8 * 5 + 59, maxDepth: 3 })).toBe('more than 99 bytes')
+    // Alone: 8 for the buffer, 60 for its bytes.
+    expect(exceeds(buffer, { maxBytes: 68, maxDepth: 3 })).toBeUndefined()
+  })
+
+  it('maxDepth counts containers, not the primitives inside: exactly at the limit fits, one more is refused', () => {
+    let value: unknown = 'leaf'
+    for (let i = 0; i < 100; i++) value = i % 2 ? { d: value } : [value]
+    expect(exceeds(value, { maxBytes: 1e6, maxDepth: 100 })).toBeUndefined()
+    expect(exceeds([value], { maxBytes: 1e6, maxDepth: 100 })).toBe('nesting deeper than 100 levels')
+    // A Map's keys and values and an Error's cause are one level down.
+    expect(exceeds(new Map([[{}, 1]]), { maxBytes: 1e6, maxDepth: 1 })).toBe('nesting deeper than 1 levels')
+    expect(exceeds(new Error('e', { cause: {} }), { maxBytes: 1e6, maxDepth: 1 })).toBe('nesting deeper than 1 levels')
+  })
+})

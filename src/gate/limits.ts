@@ -54,7 +54,7 @@ export function exceeds(value: unknown, limits: Limits): string | undefined {
  * budget, so the sender counts what it queues and the receiver what it reads.
  *
  * @example
- * measure(['ab'], DEFAULT_LIMITS) // 26: the array, its slot, two characters
+ * measure(['ab'], DEFAULT_LIMITS) // 18: the array, then the string and its two characters
  */
 export function measure(value: unknown, limits: Limits): number | string {
   const outerLeft = left

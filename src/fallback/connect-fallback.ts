@@ -192,9 +192,12 @@ export function connectWithFallback<R extends Contract = EmptyContract, L extend
       )
     })
   }
-  const remote = createRemoteProxy(contract, (method, args, callOptions, transfer) => {
+  const remote = createRemoteProxy(contract, (method, args, callOptions) => {
     if (closed) return Promise.reject(new DisconnectedError('closed', 'the connection was closed'))
-    const options: CallOptions = { ...callOptions, transfer }
+    // The chosen proxy collects the transfer list itself, from the same marks and
+    // options: handing it the list collected here too would list each buffer twice,
+    // which postMessage refuses (DataCloneError).
+    const options: CallOptions = callOptions ?? {}
     if (chosen !== undefined) return run(chosen, method, args, options)
     return runWhenChosen(method, args, options)
   })

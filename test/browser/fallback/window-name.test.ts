@@ -479,6 +479,23 @@ describe('connectWithFallback', () => {
     await page.close()
   })
 
+  it('moves a transfer()-marked argument over postMessage, as connect() does', async () => {
+    const page = await hostWith(responderUrl([A], 'dual', { parent: A }), {})
+    expect(await transport(page)).toBe('postMessage')
+    const outcome = await page.evaluate(async () => {
+      const w = globalThis as any
+      const buffer = new ArrayBuffer(8)
+      try {
+        const echoed = await w.conn.remote.echo(w.transfer(buffer, [buffer]))
+        return { ok: true, echoed: echoed.byteLength, detached: buffer.byteLength === 0 }
+      } catch (e: any) {
+        return { ok: false, name: e.name, message: e.message }
+      }
+    })
+    expect(outcome).toEqual({ ok: true, echoed: 8, detached: true })
+    await page.close()
+  })
+
   it('falls back to window.name when the peer never answers the handshake', async () => {
     // The framed page runs no connect(): only its responder URL can answer.
     const page = await hostWith(`${P}/page`, { connectTimeout: 400 })

@@ -1,5 +1,5 @@
 import * as fallback from '../../../src/fallback/index.js'
-import { connect, type Handlers } from '../../../src/index.js'
+import { connect, type Handlers, transfer } from '../../../src/index.js'
 import * as fallbackContracts from '../fallback/contracts.js'
 import { childApi } from './contracts.js'
 import { count, params, runScenario } from './runner.js'
@@ -13,7 +13,8 @@ const fb = {
   status: undefined as fallback.WindowNameServeStatus | undefined,
   rejections: [] as fallback.WindowNameRejection[],
 }
-Object.assign(globalThis, { fallback, fallbackContracts, fb })
+// `transfer` of this bundle: lib.js has its own copy of the core, whose marks this bundle cannot see.
+Object.assign(globalThis, { fallback, fallbackContracts, fb, transfer })
 
 const handlers: Handlers<typeof childApi> = {
   add: (a, b) => (count('add'), a + b),

@@ -2,7 +2,7 @@
 // and response shape). No runtime import of node:* here, and nothing runs at
 // module load, so the browser entry may re-export it safely.
 import type { Contract, Handlers } from '../contract.js'
-import { ValidationError } from '../errors.js'
+import { TimeoutError, ValidationError } from '../errors.js'
 import { type AllowedOrigins, createAllowedOrigins } from '../gate/allowed-origins.js'
 import type { WireError } from '../protocol/envelope.js'
 import { encodeError } from '../rpc/error-codec.js'
@@ -10,6 +10,7 @@ import { Responder } from '../rpc/responder.js'
 import {
   argumentsOverLimit,
   DEFAULT_MAX_URL_LENGTH,
+  DEFAULT_TIMEOUT,
   type LimitOptions,
   limitsOption,
   methodNotFound,
@@ -67,6 +68,15 @@ export interface JsonpHandlerOptions extends LimitOptions {
   debug?: boolean
   /** Longest request URL served, in characters (default 8192); longer gets 414. */
   maxUrlLength?: number
+  /**
+   * Milliseconds a call may take before it is answered with a `TimeoutError`
+   * and its handler's signal fires (default 10 000, the client's default
+   * timeout; `Infinity` for none). A browser does not cancel a JSONP request
+   * when its client gives up, so a request nobody answers keeps one of the
+   * few connections it opens to this server (six in Chromium), and once they
+   * are all taken every later call from that browser waits behind them.
+   */
+  timeout?: number
   /** Called once for each refused request (bad URL, callback, origin, method, length, arguments over the size limits). */
   onRejected?: (rejection: JsonpRejection) => void
 }
@@ -128,6 +138,14 @@ function answer(response: JsonpResponse, status: number, headers: Record<string,
     response.writeHead(status, headers)
     response.end(body)
   } catch {}
+}
+
+/** A call being answered: where its answer goes, and the timer of its timeout. */
+interface Waiting {
+  callback: string
+  method: string
+  response: JsonpResponse
+  timer?: ReturnType<typeof setTimeout>
 }
 
 /** The message that replaces a Node system error's when debug is off. */
@@ -201,8 +219,9 @@ export function jsonpHandler<C extends Contract>(
   const allowed = options.allowedOrigins === undefined ? undefined : createAllowedOrigins(options.allowedOrigins)
   const maxUrlLength = positive(where, 'maxUrlLength', options.maxUrlLength, DEFAULT_MAX_URL_LENGTH)
   const limits = limitsOption(where, options)
+  const timeout = positive(where, 'timeout', options.timeout, DEFAULT_TIMEOUT, true)
   const debug = options.debug === true
-  const waiting = new Map<string, { callback: string; method: string; response: JsonpResponse }>()
+  const waiting = new Map<string, Waiting>()
   let next = 0
 
   // Never throws: the Responder would turn a throw into a second reply, which
@@ -212,6 +231,7 @@ export function jsonpHandler<C extends Contract>(
     const entry = waiting.get(i)
     if (entry === undefined) return
     waiting.delete(i)
+    clearTimeout(entry.timer)
     let body: string
     try {
       body = jsonpBody(entry.callback, k === 'r' ? { k, v } : { k, e: debug ? e : publicError(e as WireError) })
@@ -258,11 +278,25 @@ export function jsonpHandler<C extends Contract>(
     }
     const method = query.get('method') ?? ''
     const id = String(++next)
-    waiting.set(id, { callback, method: method.slice(0, 256), response })
+    const entry: Waiting = { callback, method: method.slice(0, 256), response }
+    waiting.set(id, entry)
     response.on?.('close', () => {
       // The client went away before the answer: the handler's signal fires.
+      clearTimeout(entry.timer)
       if (waiting.delete(id)) responder.abort(id)
     })
+    // setTimeout fires at once past 2^31-1 ms, so longer is as good as none.
+    if (timeout < 2 ** 31) {
+      entry.timer = setTimeout(() => {
+        // Answered, so that the browser's connection is free again; the handler's late result goes nowhere.
+        responder.abort(id)
+        respond({
+          k: 'e',
+          i: id,
+          e: encodeError(new TimeoutError(`"${entry.method}" took over ${timeout} ms on the server`), false, true),
+        })
+      }, timeout)
+    }
     let args: unknown
     try {
       args = JSON.parse(query.get('args') ?? '[]')

@@ -11,6 +11,8 @@ export const jsonpApi = defineContract({
     wrongType: { input: z.tuple([]), output: z.number() },
     /** The server's handler breaks its own output schema. */
     badResult: { input: z.tuple([]), output: z.number() },
+    /** The server's handler never settles. */
+    stuck: { input: z.tuple([]), output: z.number() },
   },
 })
 

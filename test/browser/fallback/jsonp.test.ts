@@ -22,8 +22,11 @@ const handlers = {
   },
   wrongType: () => 'a string',
   badResult: () => 'not a number' as unknown as number,
+  stuck: () => new Promise<number>(() => {}),
 }
 const rpc = jsonpHandler(jsonpServerApi, handlers)
+/** The server's timeout, shorter than the later call's wait in the test that uses it. */
+const stuck = jsonpHandler(jsonpServerApi, handlers, { timeout: 500 })
 const strict = jsonpHandler(jsonpServerApi, handlers, { allowedOrigins: [A] })
 const JS = { 'Content-Type': 'text/javascript; charset=utf-8', 'X-Content-Type-Options': 'nosniff' }
 
@@ -42,6 +45,9 @@ function route(req: IncomingMessage, res: ServerResponse): void {
       break
     case '/strict':
       strict(req, res)
+      break
+    case '/stuck':
+      stuck(req, res)
       break
     case '/hang':
       hanging.add(res)
@@ -213,6 +219,20 @@ describe('JSONP client and server', () => {
         }
       }, `${SERVER}/hang`),
     ).toEqual({ during: 1, code: 'ABORT', ...CLEAN })
+    await page.close()
+  })
+
+  it('calls that timed out on a handler that never settles do not leave later calls waiting', async () => {
+    // Chromium keeps a JSONP request open after the client removed its script, six per server: were
+    // the stuck calls never answered, every later call to the server would queue behind them.
+    const page = await fallbackPage()
+    const outcomes = await page.evaluate(async (url) => {
+      const w = globalThis as any
+      const api = w.fallback.jsonpClient(w.fallbackContracts.jsonpApi, { url, timeout: 200 })
+      return Promise.all(Array.from({ length: 8 }, () => api.stuck().catch((e: any) => e.code)))
+    }, `${SERVER}/stuck`)
+    expect(outcomes).toEqual(Array(8).fill('TIMEOUT'))
+    expect(await call(page, '/rpc', 'add', [1, 2], { timeout: 5000 })).toEqual({ ok: true, value: 3, ...CLEAN })
     await page.close()
   })
 

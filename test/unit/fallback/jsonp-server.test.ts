@@ -426,6 +426,63 @@ describe('jsonpHandler: never throws out of the listener', () => {
   })
 })
 
+describe('jsonpHandler: a call nobody answers', () => {
+  // A browser keeps a JSONP request open after its client gave up (removing the
+  // script cancels nothing): an answer is what frees the connection.
+  it('answers with TimeoutError once the call takes longer than timeout, and fires the handler signal', async () => {
+    signals.length = 0
+    const response = new FakeResponse()
+    handler({ timeout: 30 })({ method: 'GET', url: query({ method: 'wait', callback: 'cb' }), headers: {} }, response)
+    await response.done
+    expect(response.status).toBe(200)
+    const [reply] = run(response.body) as [{ k: string; e: { n: string; c: string; m: string } }]
+    expect(reply).toMatchObject({ k: 'e', e: { n: 'TimeoutError', c: 'TIMEOUT' } })
+    expect(reply.e.m).toContain('"wait" took over 30 ms')
+    expect(signals[0]?.aborted).toBe(true)
+  })
+
+  it('times out after 10 s by default, the client’s default timeout; Infinity turns it off', () => {
+    vi.useFakeTimers()
+    try {
+      for (const [options, answered] of [
+        [undefined, true],
+        [{ timeout: Number.POSITIVE_INFINITY }, false],
+        // Past 2^31-1 ms setTimeout would fire at once: as good as none.
+        [{ timeout: 2 ** 40 }, false],
+      ] as const) {
+        const response = new FakeResponse()
+        handler(options)({ method: 'GET', url: query({ method: 'wait', callback: 'cb' }), headers: {} }, response)
+        vi.advanceTimersByTime(9_999)
+        expect(response.writableEnded).toBe(false)
+        vi.advanceTimersByTime(1)
+        expect(response.writableEnded).toBe(answered)
+      }
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('leaves no timer behind once the call is answered or the client went away', () => {
+    vi.useFakeTimers()
+    try {
+      const answered = new FakeResponse()
+      handler()({ method: 'GET', url: query({ method: 'add', args: '[1,2]', callback: 'cb' }), headers: {} }, answered)
+      const gone = new FakeResponse()
+      handler()({ method: 'GET', url: query({ method: 'wait', callback: 'cb' }), headers: {} }, gone)
+      gone.emit('close')
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('checks the option', () => {
+    for (const timeout of [0, -1, Number.NaN, '5']) {
+      expect(() => handler({ timeout } as never)).toThrow(/timeout must be a positive number/)
+    }
+  })
+})
+
 describe('jsonpHandler: what an error reveals to any site', () => {
   const contract = defineContract({ methods: { f: { input: z.tuple([]), output: z.string() } } })
   const readConfig = () => readFileSync('/srv/app/secret-config/db.json', 'utf8')

@@ -256,6 +256,15 @@ describe('jsonpHandler: refusals', () => {
     expect(JSONP_CALLBACK.test(`a${'b'.repeat(64)}`)).toBe(false)
   })
 
+  it('coverage: of a repeated callback parameter only the first counts, and it is the one checked', async () => {
+    const first = await get('/rpc?method=add&args=[1,2]&callback=cb&callback=alert(1)//')
+    expect(first.status).toBe(200)
+    expect(run(first.body)).toEqual([{ k: 'r', v: 3 }])
+    const bad = await get('/rpc?method=add&args=[1,2]&callback=alert(1)//&callback=cb')
+    expect(bad.status).toBe(400)
+    expect(bad.body).not.toContain('alert')
+  })
+
   it('answers GET only', async () => {
     const res = await get(query({ method: 'add', args: '[1,2]', callback: 'cb' }), undefined, {}, 'POST')
     expect(res.status).toBe(405)

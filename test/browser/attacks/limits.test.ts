@@ -6,7 +6,7 @@
  * slips through (a peer with higher limits) with a clear error, not a hang.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Driver, launch, origins } from '../harness/driver.js'
+import { type Driver, ENGINE, launch, origins } from '../harness/driver.js'
 import { read, receivedCalls, run, sentCalls, tracedPair } from './support.js'
 
 let driver: Driver
@@ -145,7 +145,8 @@ describe.concurrent('limits', () => {
       `new (${realm}.Set)([${big}])`,
       `new (${realm}.ArrayBuffer)(${2 * MiB})`,
       `new (${realm}.Error)(${big})`,
-      `new (${realm}.RegExp)(${big})`,
+      // WebKit refuses to compile a pattern this long ("regular expression too large").
+      ...(ENGINE === 'webkit' ? [] : [`new (${realm}.RegExp)(${big})`]),
     ]) {
       const result = await run(page, `attack.call('echo', [${value}], { timeout: 10000 })`)
       // Refused by the caller, not by the receiver after 2 MiB crossed.

@@ -330,8 +330,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       this.shutdown(reason, false)
       return
     }
-    this.session?.end(disconnected(reason), false)
+    const session = this.session
+    // Unset first: a handler's abort listener that emits as the session ends
+    // queues its event for the next session, rather than posting into this one.
     this.session = undefined
+    session?.end(disconnected(reason), false)
     // Ending the session fired handlers' signals, whose listeners may have closed the connection.
     if (this.closedBy !== undefined) return
     if (this.currentState === 'open') this.readyDeferred = deferred()
@@ -409,13 +412,15 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     const onHide = (): void => {
       // Offers are outstanding before the first session, and while a reloaded peer's fin is on its way.
       this.handshake.withdraw()
-      if (this.session === undefined) return
+      const session = this.session
+      if (session === undefined) return
       if (this.setup.lifecycle.opaquePeer?.()) {
         this.shutdown('page-hidden', 'closed')
         return
       }
-      this.session.end(disconnected('page-hidden'), 'unload')
+      // Unset first, as in lose().
       this.session = undefined
+      session.end(disconnected('page-hidden'), 'unload')
       // A handler's signal listener may have closed the connection.
       if (this.closedBy !== undefined) return
       this.readyDeferred = deferred()

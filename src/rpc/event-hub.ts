@@ -9,6 +9,7 @@ type Listener = (payload: any) => void
  */
 export class EventHub {
   private readonly listeners: Record<string, Set<Listener>> = Object.create(null)
+  private cleared = false
 
   constructor(
     private readonly schemas: Readonly<Record<string, StandardSchemaV1>>,
@@ -36,11 +37,15 @@ export class EventHub {
     else this.dispatch(name, checked)
   }
 
+  /** Removes every listener, for good: the connection closed. */
   clear(): void {
+    this.cleared = true
     for (const name of Object.keys(this.listeners)) delete this.listeners[name]
   }
 
   private dispatch(name: string, checked: Checked): void {
+    // An asynchronous schema may answer after close(): nothing reaches your hooks after that.
+    if (this.cleared) return
     if (!checked.ok) {
       const issue = checked.issues[0]
       this.onRejected({ reason: 'schema', detail: `event "${name}": ${issue ? issue.message : 'invalid payload'}` })

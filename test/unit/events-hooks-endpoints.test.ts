@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import * as z from 'zod'
+import { connect } from '../../src/connect.js'
 import { ConnectionImpl } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
@@ -98,5 +99,42 @@ describe('an event emitted as the session ends (README: queued until the connect
     await until(() => a.conn.state === 'open' && b.conn.state === 'open', 'open again')
     await turns(10)
     expect(heard).toEqual([{ n: 7 }])
+  })
+})
+
+describe('an asynchronous event schema that answers after close()', () => {
+  it('reaches neither onRejected nor a listener (close() removes every listener)', async () => {
+    // A schema whose answers the test releases by hand.
+    const pending: Array<() => void> = []
+    const gated = {
+      '~standard': {
+        version: 1 as const,
+        vendor: 'test',
+        validate: (value: unknown) =>
+          new Promise<{ value: number } | { issues: { message: string }[] }>((resolve) =>
+            pending.push(() =>
+              resolve(typeof value === 'number' ? { value } : { issues: [{ message: 'not a number' }] }),
+            ),
+          ),
+        types: undefined as unknown as { input: number; output: number },
+      },
+    }
+    const events = defineContract({ events: { gated } })
+    const { port1, port2 } = new MessageChannel()
+    ports.push(port1, port2)
+    const rejections: Rejection[] = []
+    const a = connect({ target: port1, local: { contract: events, handlers: {} } })
+    const b = connect({ target: port2, remote: events, onRejected: (r) => rejections.push(r) })
+    conns.push(a, b)
+    await Promise.all([a.ready, b.ready])
+    const heard: unknown[] = []
+    b.on('gated', (n) => heard.push(n))
+    a.emit('gated', 'bad' as never)
+    a.emit('gated', 1)
+    await until(() => pending.length === 2, 'both events under validation')
+    b.close()
+    for (const answer of pending) answer()
+    await turns(5)
+    expect({ rejections, heard }).toEqual({ rejections: [], heard: [] })
   })
 })

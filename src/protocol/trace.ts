@@ -6,7 +6,7 @@ export interface TraceEntry {
   readonly channel: string
   readonly id?: string
   readonly method?: string
-  /** The message as it crosses the wire. */
+  /** The message as it crosses the wire: the message itself, not a copy, so read it but do not change it. */
   readonly message: unknown
 }
 

@@ -106,6 +106,21 @@ describe('EventHub', () => {
     expect(second).toHaveBeenCalledTimes(1)
   })
 
+  it('coverage: a listener added during delivery hears the next event, not this one; one added twice is called once', () => {
+    const { hub } = setup()
+    const late = vi.fn()
+    const twice = vi.fn()
+    hub.on('resized', twice)
+    hub.on('resized', twice)
+    hub.on('resized', () => hub.on('resized', late))
+    hub.deliver('resized', { height: 1 })
+    expect(late).not.toHaveBeenCalled()
+    expect(twice).toHaveBeenCalledTimes(1)
+    hub.deliver('resized', { height: 2 })
+    expect(late).toHaveBeenCalledTimes(1)
+    expect(twice).toHaveBeenCalledTimes(2)
+  })
+
   it('a throwing listener does not stop the others, and its error is rethrown outside', () => {
     const { hub } = setup()
     const deferred: Array<() => void> = []

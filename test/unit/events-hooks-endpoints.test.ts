@@ -264,6 +264,22 @@ describe('coverage: hooks', () => {
   })
 })
 
+describe('coverage: state causes when a page comes back from the back/forward cache', () => {
+  it("both sides open again with cause 'peer-reloaded', though neither page reloaded", async () => {
+    const { a, b } = pair()
+    await Promise.all([a.conn.ready, b.conn.ready])
+    const heard: string[] = []
+    a.conn.onStateChange((state, cause) => heard.push(`a ${state}:${cause}`))
+    b.conn.onStateChange((state, cause) => heard.push(`b ${state}:${cause}`))
+    hide(a.host)
+    await until(() => b.conn.state === 'reconnecting')
+    show(a.host)
+    await until(() => a.conn.state === 'open' && b.conn.state === 'open')
+    expect(heard.filter((h) => h.startsWith('a '))).toEqual(['a reconnecting:page-hidden', 'a open:peer-reloaded'])
+    expect(heard.filter((h) => h.startsWith('b '))).toEqual(['b reconnecting:peer-unloaded', 'b open:peer-reloaded'])
+  })
+})
+
 describe('coverage: endpoint transports', () => {
   it('close() leaves the port you passed open: it still carries your messages, and a new connection on it works', async () => {
     const { port1, port2 } = ports2()

@@ -224,6 +224,20 @@ describe('coverage: events end to end over a MessageChannel', () => {
     expect(rejections).toEqual([{ reason: 'limit', detail: expect.stringContaining('event message') }])
   })
 
+  it('a queued payload is cloned when it goes out: a change made after emit() travels too (README)', async () => {
+    const { port1, port2 } = ports2()
+    const a = connect({ target: port1, local: serveWide })
+    const b = connect({ target: port2, remote: wide })
+    conns.push(a, b)
+    const heard: unknown[] = []
+    b.on('ping', (p) => heard.push(p))
+    const payload = { n: 1 }
+    a.emit('ping', payload)
+    payload.n = 2
+    await until(() => heard.length === 1)
+    expect(heard).toEqual([{ n: 2 }])
+  })
+
   it('emit() while reconnecting is queued for the reloaded peer, in order; after the peer closed, emit() throws its reason', async () => {
     const { a, b } = pair()
     await Promise.all([a.conn.ready, b.conn.ready])

@@ -238,6 +238,22 @@ describe('coverage: events end to end over a MessageChannel', () => {
     expect(heard).toEqual([{ n: 2 }])
   })
 
+  it('emit() while open throws what the browser throws for a payload it cannot clone; the connection carries on', async () => {
+    const { port1, port2 } = ports2()
+    const a = connect({ target: port1, local: serveWide })
+    const b = connect({ target: port2, remote: wide })
+    conns.push(a, b)
+    await Promise.all([a.ready, b.ready])
+    const heard: unknown[] = []
+    b.on('ping', (p) => heard.push(p))
+    expect(() => a.emit('ping', { n: 1, f: () => 1 } as never)).toThrow(
+      expect.objectContaining({ name: 'DataCloneError' }),
+    )
+    a.emit('ping', { n: 2 })
+    await until(() => heard.length === 1)
+    expect([heard, a.state, b.state]).toEqual([[{ n: 2 }], 'open', 'open'])
+  })
+
   it('emit() while reconnecting is queued for the reloaded peer, in order; after the peer closed, emit() throws its reason', async () => {
     const { a, b } = pair()
     await Promise.all([a.conn.ready, b.conn.ready])

@@ -334,7 +334,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     // Unset first: a handler's abort listener that emits as the session ends
     // queues its event for the next session, rather than posting into this one.
     this.session = undefined
-    session?.end(disconnected(reason), false)
+    // Replaced by a new session (no unload notice came): the old port's other
+    // end may still be read, by a second connection on the same channel in
+    // the peer window, or ours. It is told, so it closes instead of staying
+    // open on a port nobody serves; a page that is gone hears nothing anyway.
+    session?.end(disconnected(reason), reason === 'peer-reloaded' && 'closed')
     // Ending the session fired handlers' signals, whose listeners may have closed the connection.
     if (this.closedBy !== undefined) return
     if (this.currentState === 'open') this.readyDeferred = deferred()

@@ -19,7 +19,13 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /** One Chromium per test file; pages from it run in parallel. */
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS })
+  // Playwright turns the back/forward cache off; a test of it serves its pages with `?bfcache=1` (see server.ts).
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    ignoreDefaultArgs: ['--disable-back-forward-cache'],
+  })
 }
 
 /**

@@ -54,7 +54,8 @@ export async function startServers(count: number): Promise<{ ports: number[]; cl
   for (let i = 0; i < count; i++) {
     const server = createServer(async (req, res) => {
       const url = new URL(req.url ?? '/', 'http://x')
-      const headers: Record<string, string> = { 'Cache-Control': 'no-store' }
+      // `?bfcache=1` leaves no-store out: Chromium keeps no page served with it in the back/forward cache.
+      const headers: Record<string, string> = url.searchParams.has('bfcache') ? {} : { 'Cache-Control': 'no-store' }
       const coop = url.searchParams.get('coop')
       if (coop) headers['Cross-Origin-Opener-Policy'] = coop
       if (url.pathname === '/page' || url.pathname === '/') {

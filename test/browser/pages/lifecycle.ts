@@ -2,9 +2,10 @@ import { type Connection, connect, transfer } from '../../../src/index.js'
 import { hostApi, peerApi } from './contracts.js'
 import { count, params, runScenario, t } from './runner.js'
 
-/** A peer serving peerApi to `?target=parent|opener`, allowing `?allow=` (comma-separated), on `?channel=`. */
+/** A peer serving peerApi to `?target=parent|opener|top`, allowing `?allow=` (comma-separated), on `?channel=`. */
 function servePeer(label: string, channel: string): Connection<typeof hostApi, typeof peerApi> {
-  const target = params.get('target') === 'opener' ? window.opener : window.parent
+  const named = params.get('target')
+  const target = named === 'opener' ? window.opener : named === 'top' ? window.top : window.parent
   const conn = connect({
     target,
     allowedOrigins: (params.get('allow') ?? '').split(','),

@@ -30,14 +30,20 @@ function wrapPage(page: Page): PageHandle {
   return {
     ...context(() => page),
     frame(...names) {
-      return context(() => {
-        let frame = page.mainFrame()
-        for (const name of names) {
-          const child = frame.childFrames().find((f) => f.name() === name)
-          if (!child) throw new Error(`no frame named ${names.join(' > ')}`)
-          frame = child
-        }
+      const find = (): Frame | undefined => {
+        let frame: Frame | undefined = page.mainFrame()
+        for (const name of names) frame = frame?.childFrames().find((f) => f.name() === name)
         return frame
+      }
+      return context(async () => {
+        // Right after a cross-site navigation the frame is swapped into another
+        // process, and for a moment the page lists no frame by that name.
+        const deadline = Date.now() + 5000
+        for (let frame = find(); ; frame = find()) {
+          if (frame) return frame
+          if (Date.now() > deadline) throw new Error(`no frame named ${names.join(' > ')}`)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
       })
     },
     frameAt(selector) {

@@ -41,7 +41,8 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
   /**
    * `'pending'` until the handshake succeeds (`'postMessage'`) or times out
    * (`'window.name'`); `'none'` when `ready` rejected instead (an
-   * `OriginError`, a `HandshakeError`, or `close()` before the choice).
+   * `OriginError`, a `HandshakeError`, a `DisconnectedError` when the peer
+   * window is gone before the handshake, or `close()` before the choice).
    */
   readonly transport: FallbackTransport
   /** The `postMessage` connection (events, serving `local`) while one exists; undefined on window.name. */

@@ -144,8 +144,11 @@ function checkHandlers(
 // error on either side; a limit well below that keeps every refusal explicit.
 const MAX_DEPTH_CEILING = 1000
 
-function checkMaxDepth(value: number | undefined): number {
-  const depth = checkPositive('maxDepth', value, DEFAULT_LIMITS.maxDepth)
+function checkMaxDepth(depth: number | undefined): number {
+  if (depth === undefined) return DEFAULT_LIMITS.maxDepth
+  if (typeof depth !== 'number' || !(depth > 0)) {
+    throw new TypeError(`connect(): maxDepth must be a positive number, got ${String(depth)}`)
+  }
   if (depth > MAX_DEPTH_CEILING) {
     throw new TypeError(
       `connect(): maxDepth ${depth} is above ${MAX_DEPTH_CEILING}; browsers silently deliver deeper messages as null, so portcullis could not report them`,

@@ -44,7 +44,7 @@ export function limitsOption(where: string, options: LimitOptions): Limits {
   const check = (name: string, value: unknown, fallback: number): number => {
     if (value === undefined) return fallback
     if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-      throw new TypeError(`${where}: ${name} must be a positive number (or Infinity), got ${String(value)}`)
+      throw new TypeError(`${where}: ${name} must be a positive number, got ${String(value)}`)
     }
     return value
   }

@@ -102,6 +102,20 @@ export class Batch {
     this.closed = true
   }
 
+  /**
+   * Takes `message` back out of this turn's batch, if it is still there: a
+   * call aborted or ended before its post must not reach the peer. Its bytes
+   * stay counted, which can only start the next batch early.
+   */
+  unqueue(message: object): boolean {
+    const i = this.messages.indexOf(message)
+    if (i < 0) return false
+    this.messages.splice(i, 1)
+    this.transfers.splice(i, 1)
+    this.unsent.splice(i, 1)
+    return true
+  }
+
   /** Forgets what is queued, unsent: its calls were already settled (the connection closed while it was being queued). */
   drop(): void {
     this.bytes = 0

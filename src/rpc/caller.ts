@@ -68,6 +68,8 @@ export class Caller {
   // Ids that timed out or were aborted: a late reply to one is expected, not an attack.
   private readonly expired = new Set<string>()
   private send: Send | undefined
+  // Takes a call back out of the session's batch while it is still queued this turn.
+  private unqueue: ((message: object) => boolean) | undefined
   // 60 random bits are far beyond guessing, and a shorter id is cheaper to clone on every message.
   private readonly idPrefix = nanoid(10)
   private nextId = 0
@@ -141,8 +143,9 @@ export class Caller {
   }
 
   /** A session opened: send every call that was waiting for one. */
-  attach(send: Send): void {
+  attach(send: Send, unqueue?: (message: object) => boolean): void {
     this.send = send
+    this.unqueue = unqueue
     for (const call of this.pending.values()) if (!call.sent) this.transmit(call, send)
   }
 
@@ -258,7 +261,8 @@ export class Caller {
     if (call === undefined) return
     this.forget(id, call)
     call.reject(error)
-    if (expire && call.sent) {
+    // Still queued in this turn's batch: taken back, the peer never hears of it.
+    if (expire && call.sent && !this.unqueue?.(call.message)) {
       if (this.expired.size >= MAX_EXPIRED) this.expired.delete(this.expired.values().next().value as string)
       this.expired.add(id)
       // Tell the peer, so its handler's signal fires and it can stop working.

@@ -56,7 +56,7 @@ export class Session {
       : post
     this.responder = options.responder(this.send)
     port.listen((data) => this.receive(data))
-    options.caller.attach(this.send)
+    options.caller.attach(this.send, (message) => batch.unqueue(message))
   }
 
   /**

@@ -149,10 +149,19 @@ export class Caller {
     for (const call of this.pending.values()) if (!call.sent) this.transmit(call, send)
   }
 
-  /** The session ended: calls it carried reject; calls not yet sent keep waiting. */
+  /**
+   * The session ended: calls it carried reject, those still queued in this
+   * turn's batch too, taken back so the peer never runs them; calls not yet
+   * sent keep waiting.
+   */
   detach(error: Error): void {
     this.send = undefined
-    for (const [id, call] of this.pending) if (call.sent) this.fail(id, error, false)
+    for (const [id, call] of this.pending) {
+      if (!call.sent) continue
+      this.unqueue?.(call.message)
+      this.fail(id, error, false)
+    }
+    this.unqueue = undefined
   }
 
   /** The connection ended: every call rejects, and the timer goes. */

@@ -67,9 +67,10 @@ export class Session {
     if (this.ended) return
     this.ended = true
     if (dropQueued) this.batch.drop()
+    // Before the batch goes: the calls it still holds are taken back, not posted to a peer told to close.
+    this.options.caller.detach(error)
     if (notifyPeer) this.send({ k: 'x', r: notifyPeer })
     this.batch.close()
-    this.options.caller.detach(error)
     this.responder?.dispose()
     this.port.close()
   }

@@ -2,9 +2,12 @@
  * Many things in one microtask turn: calls, replies, aborts and closes that
  * share one batch (see src/protocol/batch.ts and README "How it works").
  */
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import * as z from 'zod'
-import { AbortError } from '../../src/errors.js'
+import { connect } from '../../src/connect.js'
+import type { Connection } from '../../src/connection.js'
+import { defineContract } from '../../src/contract.js'
+import { AbortError, DisconnectedError } from '../../src/errors.js'
 import { DEFAULT_LIMITS, type Limits } from '../../src/gate/limits.js'
 import { Caller } from '../../src/rpc/caller.js'
 import { EventHub } from '../../src/rpc/event-hub.js'
@@ -41,7 +44,55 @@ function side(end: MemoryEnd, limits: Limits = DEFAULT_LIMITS) {
   return { caller, session, rejections, runs }
 }
 
-describe('calls aborted in the turn they were queued', () => {
+const api = defineContract({
+  methods: {
+    echo: { input: z.tuple([z.any()]), output: z.number() },
+    // Any: jsdom's ArrayBuffer is not the one a Node MessagePort delivers.
+    size: { input: z.tuple([z.any()]), output: z.number() },
+  },
+  events: { ping: z.object({ n: z.number() }) },
+})
+
+const open: Array<Connection<any, any>> = []
+const ports: MessagePort[] = []
+afterEach(() => {
+  for (const conn of open.splice(0)) conn.close()
+  for (const port of ports.splice(0)) port.close()
+})
+
+/** Two connections over a MessageChannel: `a` calls, `b` serves echo and size. */
+async function pair(echo: (x: any) => unknown = (x) => x) {
+  const { port1, port2 } = new MessageChannel()
+  ports.push(port1, port2)
+  const runs: unknown[] = []
+  const bRejections: Rejection[] = []
+  const a = connect({
+    target: port1,
+    remote: api,
+    local: { contract: defineContract({ events: api.events }), handlers: {} },
+  })
+  const b = connect({
+    target: port2,
+    remote: defineContract({ events: api.events }),
+    local: {
+      contract: api,
+      handlers: {
+        echo: (x) => {
+          runs.push(x)
+          return echo(x) as number
+        },
+        size: (buffer: ArrayBuffer) => buffer.byteLength,
+      },
+    },
+    onRejected: (r) => bRejections.push(r),
+  })
+  open.push(a, b)
+  const remote = await a.ready
+  await b.ready
+  return { a, b, remote, runs, bRejections }
+}
+
+describe('calls aborted or ended in the turn they were queued', () => {
   it('a call aborted in the turn it was made never reaches the peer, and no abort follows it', async () => {
     const [ea, eb] = memoryPair()
     const a = side(ea)
@@ -57,5 +108,31 @@ describe('calls aborted in the turn they were queued', () => {
     expect(b.runs).toEqual([1])
     expect(ea.posted).toEqual([{ k: 'c', i: expect.any(String), m: 'take', a: [1] }])
     expect(b.rejections).toEqual([])
+  })
+
+  it('close() in the turn of 100 calls: every call rejects with DisconnectedError and no handler runs', async () => {
+    const { a, b, remote, runs } = await pair()
+    const states: string[] = []
+    b.onStateChange((s, cause) => states.push(`${s}:${cause}`))
+    const calls = Array.from({ length: 100 }, (_, n) => track(remote.echo(n)))
+    a.close()
+    await until(() => calls.every((c) => c.settled) && b.state === 'closed')
+    await turns()
+    expect(calls.every((c) => c.error instanceof DisconnectedError)).toBe(true)
+    expect(runs).toEqual([])
+    expect(states).toEqual(['closed:peer-closed'])
+  })
+
+  it('calls queued in the turn a session ends reject once and never reach the peer', async () => {
+    const [ea, eb] = memoryPair()
+    const a = side(ea)
+    const b = side(eb)
+    const calls = Array.from({ length: 3 }, (_, n) => track(a.caller.call('take', [n], undefined, undefined)))
+    a.session.end(new DisconnectedError('peer-reloaded', 'gone'), 'closed')
+    await until(() => calls.every((c) => c.settled))
+    await turns()
+    expect(calls.every((c) => c.error instanceof DisconnectedError)).toBe(true)
+    expect(b.runs).toEqual([])
+    expect(ea.posted).toEqual([{ k: 'x', r: 'closed' }])
   })
 })

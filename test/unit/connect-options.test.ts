@@ -108,10 +108,14 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
     ['timeout', '1000'],
     ['connectTimeout', 0],
     ['connectTimeout', Number.NaN],
-    ['maxDepth', 0],
   ])('refuses %s: %j', (name, value) => {
     const { message } = attempt({ target: fakeWindow(PEER), allowedOrigins: [PEER], [name]: value })
     expect(message).toBe(`connect(): ${name} must be a positive number (or Infinity), got ${String(value)}`)
+  })
+
+  it('refuses maxDepth: 0, without suggesting Infinity (its ceiling is 1000)', () => {
+    const { message } = attempt({ target: fakeWindow(PEER), allowedOrigins: [PEER], maxDepth: 0 })
+    expect(message).toBe('connect(): maxDepth must be a positive number, got 0')
   })
 
   it.each([-5, 0, Number.NaN, Number.POSITIVE_INFINITY, '1000'])(

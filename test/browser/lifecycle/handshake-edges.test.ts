@@ -18,12 +18,10 @@ import {
   type PageHandle,
   pageUrl,
 } from '../harness/driver.js'
-import { call, connectTo } from './helpers.js'
+import { call, connectTo, peer } from './helpers.js'
 
 let driver: Driver
 const { A, B, C, D } = origins()
-const peer = (origin: string, extra: Record<string, string> = {}) =>
-  pageUrl(origin, 'peer', { b: 'lifecycle', allow: A, ...extra })
 
 beforeAll(async () => {
   driver = await launch()

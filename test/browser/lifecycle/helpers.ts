@@ -1,4 +1,9 @@
-import type { PageHandle } from '../harness/driver.js'
+import { origins, type PageHandle, pageUrl } from '../harness/driver.js'
+
+/** A lifecycle peer page on `origin`, which allows the parent's origin (A). */
+export function peer(origin: string, extra: Record<string, string> = {}): string {
+  return pageUrl(origin, 'peer', { b: 'lifecycle', allow: origins().A, ...extra })
+}
 
 /**
  * In the parent page: connects to `target` (an expression evaluated in the

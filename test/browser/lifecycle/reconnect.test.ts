@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addIframe, type Driver, launch, openPage, origins, pageUrl } from '../harness/driver.js'
-import { call, connectTo } from './helpers.js'
+import { call, connectTo, peer } from './helpers.js'
 
 let driver: Driver
 const { A, B, C } = origins()
-const peer = (origin: string, extra: Record<string, string> = {}) =>
-  pageUrl(origin, 'peer', { b: 'lifecycle', allow: A, ...extra })
 
 beforeAll(async () => {
   driver = await launch()

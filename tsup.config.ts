@@ -13,4 +13,8 @@ export default defineConfig({
   external: ['zod'],
   noExternal: ['nanoid'],
   treeshake: true,
+  // Chunks for CJS too (ESM splits by default): without them each CJS entry
+  // bundles its own core, and errors or transfer() marks from `portcullis`
+  // go unrecognised in `portcullis/fallback`.
+  splitting: true,
 })

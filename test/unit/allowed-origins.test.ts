@@ -200,6 +200,15 @@ describe('createAllowedOrigins: refusals say what to write instead', () => {
     },
   )
 
+  // URL decodes these to a literal '*' host label, which no browser reports: the entry would deny all.
+  it.each(['https://%2A.a.example', 'https://%2a.a.example', 'https://\uff0a.a.example', 'https://*.%2A.example.com'])(
+    'refuses %j, whose host has a * only once decoded',
+    (entry) => {
+      expect(refusal([entry]).message).toContain("has a '*' only once decoded")
+      expect(refusal([entry]).message).toContain("'https://*.example.com'")
+    },
+  )
+
   it.each(['file:///etc/passwd', 'data:text/html,hi', 'about:blank', 'mailto:a@example.com'])(
     'refuses %j, which has no host',
     (entry) => {

@@ -199,7 +199,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   const { target } = options
   if (typeof target !== 'object' || target === null) {
     throw new TypeError(
-      `connect(): target is ${target === null ? 'null' : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
+      `connect(): target is ${target === null ? "null; window.open() with 'noopener' or 'noreferrer' returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default)" : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
     )
   }
   // Every option is checked before anything listens, so a mistake leaves nothing behind.

@@ -186,8 +186,10 @@ export class Handshake {
   private established(session: Transport, peerNonce: string): void {
     this.clearRetry()
     this.sessionPeerNonce = peerNonce
-    for (const other of this.offered.values()) other.close()
-    this.offered.clear()
+    // A second connection on our channel in the peer window may have adopted
+    // another offer and sent its fin: it is told, so it closes (peer-closed)
+    // instead of staying open on a port nobody reads.
+    this.closeOffers('closed')
     this.events.onSession(session, peerNonce)
   }
 }

@@ -330,6 +330,29 @@ describe('Handshake', () => {
     expect(leader.sessions.map((s) => s.peer)).toEqual(['aaa'])
   })
 
+  it('once a fin opens a session, a follower that adopted another offer is told it closed (found by lifecycle-fuzz)', async () => {
+    // Two connections on one channel in the peer window both adopt our offers and answer fin;
+    // the one whose fin comes second stayed 'open' on a port nobody read, its calls timing out.
+    const [la] = memoryPair()
+    nextNonce('zzz')
+    const leader = side(la)
+    const offered: MessagePort[] = []
+    vi.spyOn(la, 'post').mockImplementation((_data, transfer) => {
+      offered.push(transfer![0] as MessagePort)
+    })
+    la.inject({ pc: PROTOCOL_VERSION, k: 's', n: 'aaa' })
+    la.inject({ pc: PROTOCOL_VERSION, k: 's', n: 'aab' })
+    const [first, second] = offered as [MessagePort, MessagePort]
+    ports.push(first, second)
+    const heard: unknown[] = []
+    second.onmessage = (event) => heard.push(event.data)
+    first.postMessage({ k: 'f' })
+    second.postMessage({ k: 'f' })
+    await until(() => leader.sessions.length === 1, 'the session from the first fin')
+    await until(() => heard.length > 0, 'the close notice on the other offer')
+    expect(heard).toEqual([{ k: 'x', r: 'closed' }])
+  })
+
   it('ignores a fin-less or foreign message on an offered port', async () => {
     const [la] = memoryPair()
     nextNonce('zzz')

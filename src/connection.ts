@@ -109,6 +109,14 @@ const CAUSE_MESSAGES: Record<DisconnectReason, string> = {
   'page-hidden': 'this page was hidden (navigation or the back/forward cache)',
 }
 
+/** Turns down a session port the peer has already adopted: it hears the close notice. */
+function refuse(transport: Transport): void {
+  try {
+    transport.post({ k: 'x', r: 'closed' })
+  } catch {}
+  transport.close()
+}
+
 function disconnected(reason: DisconnectReason): DisconnectedError {
   return new DisconnectedError(reason, CAUSE_MESSAGES[reason])
 }
@@ -248,17 +256,14 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
 
   private openSession(transport: Transport): void {
     if (this.currentState === 'closed') {
-      transport.close()
+      refuse(transport)
       return
     }
     if (this.everOpened && this.setup.lifecycle.opaquePeer?.()) {
       // Not the page we had a session with, whatever it claims: the peer
       // window now holds an opaque document, which could be anyone's. It is
       // told, so an honest one (a sandboxed widget that reloaded) stops at once.
-      try {
-        transport.post({ k: 'x', r: 'closed' })
-      } catch {}
-      transport.close()
+      refuse(transport)
       this.shutdown('origin-changed', false)
       return
     }
@@ -266,9 +271,12 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     // A new page without an unload notice from the old one (a crash, a lost message):
     // still pass through reconnecting, so every transition is observable.
     if (reconnect) this.lose('peer-reloaded')
-    // A state listener may have closed the connection on 'reconnecting'.
+    // A state listener may have closed the connection on 'reconnecting' (or a
+    // handler's signal listener as the old session ended). The peer already
+    // holds the other end of this port, its handshake done: it is told, so it
+    // closes instead of staying open on a port nobody reads.
     if (this.state === 'closed') {
-      transport.close()
+      refuse(transport)
       return
     }
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)

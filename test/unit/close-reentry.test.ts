@@ -88,3 +88,15 @@ describe("close() from a handler's abort listener while the connection is closin
     })
   })
 })
+
+describe("close() from a handler's abort listener as a new session replaces the old one", () => {
+  it('the peer that just connected hears it, and closes instead of staying open on a dead port (found by lifecycle-fuzz)', async () => {
+    const { B, heard, linkOfA } = await closesOnAbort()
+    // A second connection in A's page, on the same channel: B's session moves to it,
+    // ending the old one, whose running handler closes B as its signal fires.
+    const A2 = make(linkOfA, { slow: () => new Promise(() => {}) })
+    await until(() => B.state === 'closed')
+    await turns(10)
+    expect({ heard, A2: A2.state }).toEqual({ heard: ['closed:closed'], A2: 'closed' })
+  })
+})

@@ -131,6 +131,9 @@ export class Handshake {
     }
     const message = parsed.message
     this.events.trace?.(traceEntry('receive', this.channel, message))
+    // Your trace sink may have closed the connection on this message: an
+    // offer made now would be a port left listening that stop() never closes.
+    if (this.stopped) return
     if (message.k === 's') this.onSyn(message)
     else this.onAck(message, ports[0])
   }

@@ -117,3 +117,30 @@ describe('a connectTimeout past the longest delay setTimeout takes', () => {
     expect(conn.state).toBe('connecting')
   })
 })
+
+describe('a trace sink that calls close() on a received SYN', () => {
+  it('no private channel is offered after close(): no port left listening, nothing more traced (found by lifecycle-fuzz)', async () => {
+    const add = vi.spyOn(MessagePort.prototype, 'addEventListener')
+    const remove = vi.spyOn(MessagePort.prototype, 'removeEventListener')
+    let after = 0
+    let closed = false
+    const { peer, conn } = setup((entry, c) => {
+      if (closed) after++
+      else if (entry.direction === 'receive' && entry.kind === 'syn') {
+        closed = true
+        c.close()
+      }
+    })
+    peer.autoAck = false
+    // '!' sorts before every nanoid: the connection leads, and would open a channel for this SYN.
+    peer.syn('!')
+    await turns()
+    expect(conn.state).toBe('closed')
+    const listening = add.mock.calls.filter(
+      (call) => call[0] === 'message' && !remove.mock.calls.some((r) => r[1] === call[1]),
+    )
+    add.mockRestore()
+    remove.mockRestore()
+    expect({ listening: listening.length, after }).toEqual({ listening: 0, after: 0 })
+  })
+})

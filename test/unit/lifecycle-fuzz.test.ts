@@ -39,10 +39,12 @@ import * as z from 'zod'
 import { connect } from '../../src/connect.js'
 import { type Connection, ConnectionImpl, type ConnectionState } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
+import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import type { TraceEntry } from '../../src/protocol/trace.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
-import { type FakeWindow, type Tracked, track, turns, useFakeTimers, windowPair } from './helpers.js'
+import { WindowTransport } from '../../src/transport/window-transport.js'
+import { dispatchMessage, type FakeWindow, type Tracked, track, turns, useFakeTimers, windowPair } from './helpers.js'
 
 // Nonces and id prefixes from a seeded generator: which side leads a handshake is part of the sequence.
 const ids = vi.hoisted(() => ({ next: (_size?: number): string => '' }))
@@ -117,6 +119,37 @@ class FakeChannel {
 
 const PARENT = 'https://parent.example'
 const CHILD = 'https://child.example'
+const EVIL = 'https://evil.example'
+/** The origin each side's connections allow the other side at. */
+const LEGIT = [PARENT, CHILD] as const
+
+/**
+ * The two windows of the `page` kind: what one posts reaches the other (on
+ * the jsdom window, in setImmediate order) only if it is addressed to the
+ * origin of the document the other holds now, and arrives with the origin
+ * of the sender's document now. `[parent, child]`.
+ */
+function pageWindows(pages: [Page, Page]): [FakeWindow, FakeWindow] {
+  const wins: FakeWindow[] = []
+  for (const index of [0, 1] as const) {
+    const win = {
+      closed: false,
+      posts: [],
+      postMessage(data: unknown, targetOrigin: string, transfer: Transferable[] = []) {
+        if (win.closed) return
+        if (targetOrigin !== '*' && targetOrigin !== (pages[index] as Page).origin) return
+        const copy = structuredClone(data)
+        const ports = transfer.filter((t) => t instanceof FakePort) as unknown as MessagePort[]
+        const source = wins[1 - index]
+        const origin = (pages[1 - index] as Page).origin
+        setImmediate(() => dispatchMessage(window, { data: copy, origin, source, ports }))
+      },
+    } as unknown as FakeWindow & { window: FakeWindow }
+    win.window = win
+    wins.push(win)
+  }
+  return wins as [FakeWindow, FakeWindow]
+}
 
 const api = defineContract({
   methods: { work: { input: z.tuple([z.number()]), output: z.object({ t: z.number(), by: z.number() }) } },
@@ -135,7 +168,20 @@ function mulberry32(seed: number): () => number {
   }
 }
 
-type Kind = 'port' | 'window'
+/**
+ * `port`: a MessageChannel, each connection a page of its own. `window`: two
+ * windows, through connect(). `page`: two windows whose pages can reload,
+ * go into the back/forward cache, or navigate to an origin that is not
+ * allowed and back (connections built as connect() builds them, each page
+ * with its own pagehide/pageshow).
+ */
+type Kind = 'port' | 'window' | 'page'
+
+/** A document in a window of the `page` kind. */
+interface Page {
+  readonly host: EventTarget
+  readonly origin: string
+}
 
 const BEHAVIOURS = [
   'value',
@@ -169,6 +215,8 @@ interface Peer {
   /** Every state change its first listener heard, as `state:cause`. */
   readonly states: string[]
   readonly host: EventTarget | undefined
+  /** Its document, in the `page` kind. */
+  readonly page: Page | undefined
   /** Its window is gone (window kind): nothing more is done with it until the end. */
   zombie: boolean
   readonly hook: Hook
@@ -331,6 +379,14 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
 
   const { port1, port2 } = new MessageChannel()
   const wins = windowPair(PARENT, CHILD)
+  const pages: [Page, Page] = [
+    { host: new EventTarget(), origin: PARENT },
+    { host: new EventTarget(), origin: CHILD },
+  ]
+  const pageWins = pageWindows(pages)
+  /** The window of side `side`, as the other side sees it. */
+  const windowOf = (side: 0 | 1): FakeWindow =>
+    kind === 'page' ? pageWins[side] : side === 0 ? wins.parent : wins.child
 
   const checkState = (peer: Peer): void => {
     const last = peer.states.at(-1)?.split(':')[0] ?? 'connecting'
@@ -363,8 +419,10 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
             }
           }
         : undefined
+    const page = kind === 'page' ? pages[side] : undefined
     const work = (t: number, ctx: { signal: AbortSignal }): unknown => {
       runs.set(t, (runs.get(t) ?? 0) + 1)
+      note(page === undefined || page.origin === LEGIT[side], `call ${t} reached #${id}, on a page at ${page?.origin}`)
       const answer = { t, by: id }
       const behaviour = behaviours.get(t) ?? 'value'
       const self = box.peer as Peer
@@ -434,6 +492,37 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         trace,
         onRejected: () => {},
       })
+    } else if (kind === 'page') {
+      // As connect() builds it, with a page (host) of its own for pagehide and pageshow.
+      const target = windowOf(side === 0 ? 1 : 0)
+      if (target.closed) return undefined
+      host = page?.host
+      const reporter: { conn?: ConnectionImpl<typeof api, typeof api> } = {}
+      const link = new WindowTransport(
+        target as unknown as Window,
+        createAllowedOrigins([LEGIT[side === 0 ? 1 : 0]]),
+        (rejection) => reporter.conn?.peerLeftAllowedOrigins(rejection),
+        window,
+      )
+      reporter.conn = new ConnectionImpl<typeof api, typeof api>({
+        link,
+        lifecycle: {
+          host: host as unknown as Window,
+          peerGone: () => target.closed,
+          opaquePeer: () => link.peerIsOpaque,
+        },
+        channel: '',
+        remote: api,
+        local: api,
+        handlers: { work: work as never },
+        timeout,
+        connectTimeout,
+        debug: false,
+        limits: DEFAULT_LIMITS,
+        trace,
+        onRejected: () => {},
+      })
+      conn = reporter.conn
     } else {
       const target: FakeWindow = side === 0 ? wins.child : wins.parent
       if (target.closed) return undefined
@@ -453,6 +542,7 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
       conn,
       states: [],
       host,
+      page,
       zombie: false,
       hook,
       timeout,
@@ -589,7 +679,8 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         const code = error?.code
         const what = `${c.label}: rejected with ${String(error)} after ${(c.settledAt ?? 0) - c.at} ms`
         if (c.late) {
-          check(code === 'DISCONNECTED' || code === 'TIMEOUT' || code === 'HANDSHAKE', what)
+          // After close, a call is told what closed the connection.
+          check(['DISCONNECTED', 'TIMEOUT', 'HANDSHAKE', 'ORIGIN'].includes(code ?? ''), what)
           continue
         }
         if (c.signal === 'before') check(code === 'ABORT', what)
@@ -598,7 +689,9 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         const connectTimedOut = c.from.states.includes('closed:connect-timeout')
         if (code === 'TIMEOUT' && !connectTimedOut) check((c.settledAt ?? 0) - c.at >= c.timeout, what)
         if (code === 'REMOTE') check(REMOTE_FAILS.has(c.behaviour) && runs.get(c.token) === 1, what)
-        check(['ABORT', 'TIMEOUT', 'REMOTE', 'DISCONNECTED'].includes(code ?? ''), what)
+        // ...or with an OriginError, when the peer window spoke only from an origin that is not allowed.
+        if (code === 'ORIGIN') check(connectTimedOut, what)
+        check(['ABORT', 'TIMEOUT', 'REMOTE', 'DISCONNECTED', 'ORIGIN'].includes(code ?? ''), what)
       }
     }
   }
@@ -618,6 +711,16 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
           log.push(`side ${side} reloads #${current.id} (pagehide, then gone)`)
           current.host?.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }))
           current.conn.close()
+          makePeer(side)
+        } else if (kind === 'page' && chance(0.5)) {
+          // The page reloads or navigates, maybe to an origin the other side does not allow, or back.
+          const old = pages[side]
+          const origin = chance(0.5) ? old.origin : old.origin === EVIL ? LEGIT[side] : EVIL
+          log.push(`side ${side} navigates from ${old.origin} to ${origin}`)
+          pages[side] = { host: new EventTarget(), origin }
+          old.host.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }))
+          // The old document is gone, and its connections with it.
+          for (const p of sides[side]) if (p.page === old) p.conn.close()
           makePeer(side)
         } else {
           log.push(`another connect on side ${side}, #${current.id} left open`)
@@ -648,9 +751,13 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
           log.push(`side ${side} (#${peer.id}) goes into the back/forward cache and comes back`)
           peer.host?.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }))
           peer.host?.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
-        } else if (kind === 'window' && chance(0.3)) {
+        } else if (kind === 'page' && chance(0.7)) {
+          log.push(`side ${side} (${pages[side].origin}) goes into the back/forward cache and comes back`)
+          pages[side].host.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }))
+          pages[side].host.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }))
+        } else if (kind !== 'port' && chance(0.3)) {
           log.push(`the window of side ${side} is gone`)
-          ;(side === 0 ? wins.parent : wins.child).closed = true
+          windowOf(side).closed = true
           dead[side] = true
           for (const p of sides[side]) p.zombie = true
         }
@@ -688,7 +795,14 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
     // Two live, current connections find each other; a connection that says open can be called.
     const a = latest(0)
     const b = latest(1)
-    if (!dead[0] && !dead[1] && a && b && a.conn.state !== 'closed' && b.conn.state !== 'closed') {
+    // A page at a disallowed origin never opens, nor does anything on the other side while it is there.
+    const evil = kind === 'page' && (pages[0].origin === EVIL || pages[1].origin === EVIL)
+    for (const peer of peers.values()) {
+      if (peer.page?.origin === EVIL)
+        check(!peer.states.some((s) => s.startsWith('open')), `#${peer.id} opened at ${EVIL}`)
+      else if (evil && !peer.zombie) check(peer.conn.state !== 'open', `#${peer.id} is open, its peer at ${EVIL}`)
+    }
+    if (!evil && !dead[0] && !dead[1] && a && b && a.conn.state !== 'closed' && b.conn.state !== 'closed') {
       check(
         a.conn.state === 'open' && b.conn.state === 'open',
         `the latest connections #${a.id} and #${b.id} are ${a.conn.state} and ${b.conn.state} after 20 s`,
@@ -759,13 +873,18 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
   }
 }
 
-const SEQUENCES = Number(process.env.FUZZ_SEQUENCES ?? 300)
+const SEQUENCES = Number(process.env.FUZZ_SEQUENCES ?? 200)
 const LENGTH = Number(process.env.FUZZ_LENGTH ?? 30)
 const FIRST = Number(process.env.FUZZ_FIRST ?? 1)
 
 describe('the connection lifecycle, under random sequences of operations', () => {
-  for (const kind of ['port', 'window'] as const) {
-    it(`over ${kind === 'port' ? 'a MessageChannel' : 'two windows'}: ${SEQUENCES} seeded sequences keep every invariant`, async () => {
+  const over = {
+    port: 'a MessageChannel',
+    window: 'two windows, through connect()',
+    page: 'two windows whose pages come and go',
+  }
+  for (const kind of ['port', 'window', 'page'] as const) {
+    it(`over ${over[kind]}: ${SEQUENCES} seeded sequences keep every invariant`, async () => {
       const failures: string[] = []
       const only = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
       for (let seed = only ?? FIRST; seed <= (only ?? FIRST + SEQUENCES - 1); seed++) {

@@ -42,6 +42,7 @@ import { defineContract } from '../../src/contract.js'
 import { createAllowedOrigins } from '../../src/gate/allowed-origins.js'
 import { DEFAULT_LIMITS } from '../../src/gate/limits.js'
 import type { TraceEntry } from '../../src/protocol/trace.js'
+import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import { WindowTransport } from '../../src/transport/window-transport.js'
 import { dispatchMessage, type FakeWindow, type Tracked, track, turns, useFakeTimers, windowPair } from './helpers.js'
@@ -151,8 +152,27 @@ function pageWindows(pages: [Page, Page]): [FakeWindow, FakeWindow] {
   return wins as [FakeWindow, FakeWindow]
 }
 
+/** A schema that answers `ms` later on the fake clock: a call can be closed, aborted or timed out while it is checked. */
+function slowly<T>(schema: z.ZodType<T>, ms: number): StandardSchemaV1<T, T> {
+  return {
+    '~standard': {
+      version: 1,
+      vendor: 'fuzz',
+      validate: async (value: unknown) => {
+        await new Promise((resolve) => setTimeout(resolve, ms))
+        return schema['~standard'].validate(value) as StandardSchemaV1.Result<T>
+      },
+    },
+  }
+}
+
+const Answer = z.object({ t: z.number(), by: z.number() })
 const api = defineContract({
-  methods: { work: { input: z.tuple([z.number()]), output: z.object({ t: z.number(), by: z.number() }) } },
+  methods: {
+    work: { input: z.tuple([z.number()]), output: Answer },
+    // The same, with arguments and result checked asynchronously (the result on both sides).
+    checked: { input: slowly(z.tuple([z.number()]), 30), output: slowly(Answer, 20) },
+  },
   events: { tick: z.object({ t: z.number(), from: z.number() }) },
 })
 
@@ -186,6 +206,9 @@ interface Page {
 const BEHAVIOURS = [
   'value',
   'value',
+  'value',
+  'value',
+  'async',
   'async',
   'delay',
   'reject',
@@ -327,7 +350,10 @@ afterAll(() => {
 class SequenceFailure extends Error {}
 
 /** One random sequence of `length` operations; throws a SequenceFailure naming the seed and the operations. */
-async function runSequence(kind: Kind, seed: number, length: number): Promise<void> {
+/** What the sequences reached, counted over all of them: a driver that stopped reaching something would test nothing. */
+type Reached = Map<string, number>
+
+async function runSequence(kind: Kind, seed: number, length: number, reached: Reached): Promise<void> {
   const rand = mulberry32(seed)
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
   const chance = (p: number): boolean => rand() < p
@@ -484,7 +510,7 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         channel: '',
         remote: api,
         local: api,
-        handlers: { work: work as never },
+        handlers: { work: work as never, checked: work as never },
         timeout,
         connectTimeout,
         debug: false,
@@ -514,7 +540,7 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         channel: '',
         remote: api,
         local: api,
-        handlers: { work: work as never },
+        handlers: { work: work as never, checked: work as never },
         timeout,
         connectTimeout,
         debug: false,
@@ -530,7 +556,7 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
         target: target as unknown as Window,
         allowedOrigins: [side === 0 ? CHILD : PARENT],
         remote: api,
-        local: { contract: api, handlers: { work: work as never } },
+        local: { contract: api, handlers: { work: work as never, checked: work as never } },
         timeout,
         connectTimeout,
         trace,
@@ -614,9 +640,10 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
     const options = timeout === undefined && signal === undefined ? undefined : { timeout, signal }
     const wasClosed = from.conn.state === 'closed'
     const remote = from.conn.remote
-    const promise = options === undefined ? remote.work(token) : remote.work.with(options)(token)
+    const method = forced === undefined && chance(0.25) ? remote.checked : remote.work
+    const promise = options === undefined ? method(token) : method.with(options)(token)
     const effective = timeout ?? from.timeout
-    const label = `call ${token} from #${from.id} (${behaviour}, timeout ${timeout}, abort ${abort})${wasClosed ? ' after close' : ''}`
+    const label = `${method === remote.checked ? 'checked ' : ''}call ${token} from #${from.id} (${behaviour}, timeout ${timeout}, abort ${abort})${wasClosed ? ' after close' : ''}`
     log.push(`  ${label}`)
     const record: CallRecord = {
       token,
@@ -858,6 +885,14 @@ async function runSequence(kind: Kind, seed: number, length: number): Promise<vo
     await turns(4)
     check(violations.length === 0, violations.join('; '))
     check(thrown.length === 0, `thrown into the page: ${thrown.map(String).join('; ')}`)
+    const count = (what: string): void => {
+      reached.set(what, (reached.get(what) ?? 0) + 1)
+    }
+    for (const peer of peers.values()) for (const state of peer.states) count(state)
+    for (const c of calls) {
+      count(`${c.label.startsWith('checked') ? 'checked ' : ''}${c.tracked.status}`)
+      count(`${c.tracked.status} ${(c.tracked.error as { code?: string } | undefined)?.code ?? ''}`)
+    }
   } finally {
     recording = false
     for (const list of sides) for (const peer of list) peer.conn.close()
@@ -886,10 +921,11 @@ describe('the connection lifecycle, under random sequences of operations', () =>
   for (const kind of ['port', 'window', 'page'] as const) {
     it(`over ${over[kind]}: ${SEQUENCES} seeded sequences keep every invariant`, async () => {
       const failures: string[] = []
+      const reached: Reached = new Map()
       const only = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED)
       for (let seed = only ?? FIRST; seed <= (only ?? FIRST + SEQUENCES - 1); seed++) {
         try {
-          await runSequence(kind, seed, LENGTH)
+          await runSequence(kind, seed, LENGTH, reached)
         } catch (error) {
           if (!(error instanceof SequenceFailure)) throw error
           failures.push(error.message)
@@ -897,6 +933,26 @@ describe('the connection lifecycle, under random sequences of operations', () =>
         }
       }
       expect(failures).toEqual([])
+      if (only !== undefined) return
+      const expected = [
+        'fulfilled',
+        'checked fulfilled',
+        'rejected TIMEOUT',
+        'rejected ABORT',
+        'rejected REMOTE',
+        'rejected DISCONNECTED',
+        'open:handshake',
+        'reconnecting:peer-reloaded',
+        'open:peer-reloaded',
+        'closed:closed',
+        'closed:peer-closed',
+        'closed:connect-timeout',
+        ...(kind === 'window' ? [] : ['reconnecting:page-hidden', 'reconnecting:peer-unloaded']),
+        ...(kind === 'port' ? [] : ['closed:peer-gone']),
+        ...(kind === 'page' ? ['reconnecting:origin-changed'] : []),
+      ]
+      if (process.env.FUZZ_STATS) console.log(kind, JSON.stringify([...reached].sort()))
+      expect(expected.filter((what) => !reached.has(what))).toEqual([])
     }, 60_000)
   }
 })

@@ -2,8 +2,9 @@
  * Model-based fuzzing of the connection lifecycle. A seeded driver
  * (mulberry32, fixed seeds: a failure names its seed and replays) runs short
  * random sequences over two sides of one link, either a MessageChannel (each
- * side a page of its own, for pagehide/pageshow) or two windows through
- * connect(): connects on either side (fresh, taking over, after a reload),
+ * connection a page of its own, for pagehide/pageshow) or two windows through
+ * connect(), or two windows whose pages come and go: connects on either
+ * side and on two channels (fresh, taking over, after a reload or a navigation),
  * calls with and without timeouts and signals, handlers that answer, fail,
  * hang or close their own connection, events, close() from anywhere (hooks
  * included), the back/forward cache, a peer window going away, and time.
@@ -12,7 +13,8 @@
  * 1. every call settles: a finite timeout bounds it, and close() or a gone peer settle the rest;
  * 2. after close() on both sides: no listener left on a window, a port, a page or a call's
  *    signal, no timer pending, every state 'closed';
- * 3. a call's result is what its handler returned for that call (one handler run per call);
+ * 3. a call's result is what its handler returned for that call (one handler run per call,
+ *    on the other side, on the same channel, never on a page at a disallowed origin);
  * 4. nothing is thrown into the page, no promise rejects unhandled;
  * 5. state changes are legal (connecting → open ⇄ reconnecting → closed, nothing after closed);
  *
@@ -26,8 +28,8 @@
  *
  * Replays are exact: nonces come from the seed, and MessageChannel is a fake
  * that delivers in setImmediate order (Node's ports deliver at moments that
- * vary from run to run). FUZZ_SEED=n replays one sequence and prints its
- * operations; FUZZ_SEQUENCES, FUZZ_LENGTH and FUZZ_FIRST explore further.
+ * vary from run to run). A failure prints its operations; FUZZ_SEED=n replays
+ * that one sequence, FUZZ_SEQUENCES, FUZZ_LENGTH and FUZZ_FIRST explore further.
  * Found so far (each now a named test of its own): a second connection that
  * adopted an offer stayed open on a dead port (handshake.test.ts); so did the
  * peer of a connection closed by a handler's signal as a new session opened
@@ -238,6 +240,8 @@ interface Peer {
   /** Every state change its first listener heard, as `state:cause`. */
   readonly states: string[]
   readonly host: EventTarget | undefined
+  /** Connections on different channels never meet. */
+  readonly channel: string
   /** Its document, in the `page` kind. */
   readonly page: Page | undefined
   /** Its window is gone (window kind): nothing more is done with it until the end. */
@@ -419,7 +423,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
     check(peer.conn.state === last, `#${peer.id}: state is ${peer.conn.state}, its listener last heard ${last}`)
   }
 
-  function makePeer(side: 0 | 1, plain = false): Peer | undefined {
+  function makePeer(side: 0 | 1, plain = false, channel = chance(0.75) ? '' : 'b'): Peer | undefined {
     const id = nextId++
     const box: { peer?: Peer } = {}
     const hook: Hook =
@@ -507,7 +511,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       conn = new ConnectionImpl<typeof api, typeof api>({
         link: new EndpointTransport(side === 0 ? port1 : port2),
         lifecycle: { host: host as unknown as Window },
-        channel: '',
+        channel,
         remote: api,
         local: api,
         handlers: { work: work as never, checked: work as never },
@@ -537,7 +541,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
           peerGone: () => target.closed,
           opaquePeer: () => link.peerIsOpaque,
         },
-        channel: '',
+        channel,
         remote: api,
         local: api,
         handlers: { work: work as never, checked: work as never },
@@ -555,6 +559,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       conn = connect({
         target: target as unknown as Window,
         allowedOrigins: [side === 0 ? CHILD : PARENT],
+        channel,
         remote: api,
         local: { contract: api, handlers: { work: work as never, checked: work as never } },
         timeout,
@@ -568,6 +573,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       conn,
       states: [],
       host,
+      channel,
       page,
       zombie: false,
       hook,
@@ -586,7 +592,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       conn.onStateChange((state) => {
         if (state === 'closed') {
           log.push(`    #${id} closed: its state listener connects again`)
-          makePeer(side, true)
+          makePeer(side, true, channel)
         }
       })
     }
@@ -602,6 +608,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       const key = `${from}:${t}`
       const sender = peers.get(from)
       note(sender !== undefined && sender.side !== side, `#${id} got tick ${key} from its own side`)
+      note(sender?.channel === channel, `#${id} got tick ${key} from another channel`)
       note(sender?.emitted.has(t) === true, `#${id} got tick ${key}, never emitted`)
       note(!peer.received.has(key), `#${id} got tick ${key} twice`)
       peer.received.add(key)
@@ -611,13 +618,14 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       }
     })
     log.push(
-      `  #${id} on side ${side}: timeout ${timeout}, connectTimeout ${connectTimeout}, hook ${JSON.stringify(hook)}`,
+      `  #${id} on side ${side}, channel '${channel}': timeout ${timeout}, connectTimeout ${connectTimeout}, hook ${JSON.stringify(hook)}`,
     )
     sides[side].push(peer)
     return peer
   }
 
-  const latest = (side: 0 | 1): Peer | undefined => sides[side].at(-1)
+  const latest = (side: 0 | 1, channel?: string): Peer | undefined =>
+    sides[side].filter((p) => channel === undefined || p.channel === channel).at(-1)
   const anyPeer = (side: 0 | 1): Peer | undefined => {
     const list = sides[side].filter((p) => !p.zombie)
     if (list.length === 0) return undefined
@@ -700,6 +708,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
         )
         const by = peers.get(value?.by ?? -1)
         check(by !== undefined && by.side !== c.from.side, `${c.label}: answered by its own side`)
+        check(by?.channel === c.from.channel, `${c.label}: answered by #${by?.id}, on another channel`)
       }
       if (c.tracked.status === 'rejected') {
         const error = c.tracked.error as { code?: string; reason?: string }
@@ -730,15 +739,16 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       if (dead[side]) continue
       if (roll < 0.16) {
         // connect: fresh, or a reload of the page, or a second connect that forgot to close the first.
-        const current = latest(side)
+        const channel = chance(0.75) ? '' : 'b'
+        const current = latest(side, channel)
         if (current === undefined || current.conn.state === 'closed') {
-          log.push(`connect on side ${side}`)
-          makePeer(side)
+          log.push(`connect on side ${side}, channel '${channel}'`)
+          makePeer(side, false, channel)
         } else if (kind === 'port' && chance(0.5)) {
           log.push(`side ${side} reloads #${current.id} (pagehide, then gone)`)
           current.host?.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }))
           current.conn.close()
-          makePeer(side)
+          makePeer(side, false, channel)
         } else if (kind === 'page' && chance(0.5)) {
           // The page reloads or navigates, maybe to an origin the other side does not allow, or back.
           const old = pages[side]
@@ -748,10 +758,10 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
           old.host.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: false }))
           // The old document is gone, and its connections with it.
           for (const p of sides[side]) if (p.page === old) p.conn.close()
-          makePeer(side)
+          makePeer(side, false, channel)
         } else {
           log.push(`another connect on side ${side}, #${current.id} left open`)
-          makePeer(side)
+          makePeer(side, false, channel)
         }
       } else if (roll < 0.5) {
         const from = anyPeer(side)
@@ -819,9 +829,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       }
     }
 
-    // Two live, current connections find each other; a connection that says open can be called.
-    const a = latest(0)
-    const b = latest(1)
+    // Two live, current connections on a channel find each other; a connection that says open can be called.
     // A page at a disallowed origin never opens, nor does anything on the other side while it is there.
     const evil = kind === 'page' && (pages[0].origin === EVIL || pages[1].origin === EVIL)
     for (const peer of peers.values()) {
@@ -829,10 +837,13 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
         check(!peer.states.some((s) => s.startsWith('open')), `#${peer.id} opened at ${EVIL}`)
       else if (evil && !peer.zombie) check(peer.conn.state !== 'open', `#${peer.id} is open, its peer at ${EVIL}`)
     }
-    if (!evil && !dead[0] && !dead[1] && a && b && a.conn.state !== 'closed' && b.conn.state !== 'closed') {
+    for (const channel of ['', 'b']) {
+      const a = latest(0, channel)
+      const b = latest(1, channel)
+      if (evil || dead[0] || dead[1] || !a || !b || a.conn.state === 'closed' || b.conn.state === 'closed') continue
       check(
         a.conn.state === 'open' && b.conn.state === 'open',
-        `the latest connections #${a.id} and #${b.id} are ${a.conn.state} and ${b.conn.state} after 20 s`,
+        `the latest connections on '${channel}', #${a.id} and #${b.id}, are ${a.conn.state} and ${b.conn.state} after 20 s`,
       )
     }
     const probes: CallRecord[] = []

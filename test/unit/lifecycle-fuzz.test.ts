@@ -819,6 +819,27 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       if (!c.unbounded) check(c.tracked.settled, `${c.label}: still pending after 20 s`)
     }
     checkResults()
+    for (const peer of peers.values()) {
+      // The pending-call table holds exactly the calls still pending: none settled and left behind.
+      const waiting = calls.filter((c) => c.from === peer && !c.tracked.settled).length
+      const table = (peer.conn as unknown as { caller: { size: number } }).caller.size
+      check(table === waiting, `#${peer.id}: ${table} calls in its table, ${waiting} pending`)
+      // ready: the proxy while open, a pending promise while reconnecting (README), never pending once closed.
+      const ready = track(peer.conn.ready)
+      await Promise.resolve()
+      await Promise.resolve()
+      const state = peer.conn.state
+      const opened = peer.states.some((s) => s.startsWith('open'))
+      const allowed =
+        state === 'open'
+          ? ['fulfilled']
+          : state === 'closed'
+            ? opened
+              ? ['fulfilled', 'rejected']
+              : ['rejected']
+            : ['pending']
+      check(allowed.includes(ready.status), `#${peer.id}: ready is ${ready.status} in state ${peer.conn.state}`)
+    }
 
     // A gone window is noticed: everything on the other side is closed.
     for (const s of [0, 1] as const) {
@@ -885,6 +906,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
       check(peer.conn.state === 'closed', `#${peer.id}: ${peer.conn.state} after close()`)
       check(peer.states.at(-1)?.startsWith('closed:') === true, `#${peer.id} heard ${peer.states.join(', ')}`)
       check(peer.states.filter((s) => s.startsWith('closed:')).length === 1, `#${peer.id}: closed more than once`)
+      check((peer.conn as unknown as { caller: { size: number } }).caller.size === 0, `#${peer.id}: calls left`)
     }
     const timers = vi.getTimerCount()
     check(timers === 0, `${timers} timers left after close()`)

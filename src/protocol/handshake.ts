@@ -21,6 +21,14 @@ const MAX_RETRY_MS = 1000
 // Bounds on what a chatty peer window can make us remember.
 const MAX_REMEMBERED = 64
 
+/** Closes an offered port, telling a follower that may have adopted it, so it does not stay open on it. */
+function retire(offer: Transport, reason: 'closed' | 'unload'): void {
+  try {
+    offer.post({ k: 'x', r: reason })
+  } catch {}
+  offer.close()
+}
+
 /**
  * The symmetric handshake. Both sides announce a SYN carrying a random nonce;
  * whichever side holds the greater nonce leads: it opens a private channel
@@ -84,12 +92,7 @@ export class Handshake {
   }
 
   private closeOffers(reason: 'closed' | 'unload'): void {
-    for (const offer of this.offered.values()) {
-      try {
-        offer.post({ k: 'x', r: reason })
-      } catch {}
-      offer.close()
-    }
+    for (const offer of this.offered.values()) retire(offer, reason)
     this.offered.clear()
   }
 
@@ -150,7 +153,8 @@ export class Handshake {
     const { local, remote } = openPrivateChannel()
     if (this.offered.size >= MAX_REMEMBERED) {
       const [oldest, offer] = this.offered.entries().next().value as [string, Transport]
-      offer.close()
+      // Its follower may have adopted it already (its fin still in flight).
+      retire(offer, 'closed')
       this.offered.delete(oldest)
     }
     this.offered.set(followerNonce, local)

@@ -289,7 +289,7 @@ describe('Handshake', () => {
     ])
   })
 
-  it('remembers at most 64 offered ports, closing the oldest', async () => {
+  it('remembers at most 64 offered ports, closing the oldest with a close notice', async () => {
     const [la] = memoryPair()
     nextNonce('~')
     const leader = side(la)
@@ -305,8 +305,12 @@ describe('Handshake', () => {
       ports.push(p)
       p.addEventListener('close', closed[i]!)
     })
+    // Its follower may have adopted it already: it hears a close notice first.
+    const heard: unknown[] = []
+    offered[0]!.onmessage = (event) => heard.push(event.data)
     await until(() => closed[0]!.mock.calls.length === 1, 'the oldest offered port to close')
-    await turns()
+    await until(() => heard.length > 0, 'the close notice on the oldest offer')
+    expect(heard).toEqual([{ k: 'x', r: 'closed' }])
     expect(closed.slice(1).every((c) => c.mock.calls.length === 0)).toBe(true)
     leader.handshake.stop()
   })

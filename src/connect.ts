@@ -81,8 +81,10 @@ function isEndpoint(target: object): target is Endpoint {
   )
 }
 
+// The popup's own header severs it too (any value but unsafe-none, whatever the opener
+// sends), so the hint names both sides: the opener's alone sent users the wrong way.
 const COOP_HINT =
-  "If the peer is a cross-origin popup and the opener is served with 'Cross-Origin-Opener-Policy: same-origin', the browser severs the two windows (the popup's window.opener is null and the opener sees the popup as closed); serve the opener with 'Cross-Origin-Opener-Policy: same-origin-allow-popups' instead."
+  "Cross-Origin-Opener-Policy may sever a cross-origin popup (its window.opener is null and the opener sees it closed): serve the opener with 'same-origin-allow-popups', not 'same-origin', and the popup without the header."
 
 function resolvePeerWindow(target: ConnectOptions['target'], host: Window | undefined): Window | undefined {
   // A cross-origin WindowProxy throws on most property reads, so it is recognised first.
@@ -199,7 +201,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   const { target } = options
   if (typeof target !== 'object' || target === null) {
     throw new TypeError(
-      `connect(): target is ${target === null ? "null; window.open() with 'noopener' or 'noreferrer' returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default)" : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
+      `connect(): target is ${target === null ? "null; window.open() with 'noopener' or 'noreferrer' (or blocked) returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default)" : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
     )
   }
   // Every option is checked before anything listens, so a mistake leaves nothing behind.

@@ -34,10 +34,11 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
   it('a null target names the likely causes (noopener, a COOP-severed opener)', () => {
     const { message } = attempt({ target: null, allowedOrigins: [PEER] })
     expect(message).toContain('target is null')
-    expect(message).toContain("'noopener'")
+    expect(message).toContain("'noopener' or 'noreferrer' (or blocked)")
     expect(message).toContain('target=_blank')
     expect(message).toContain('Cross-Origin-Opener-Policy')
     expect(message).toContain('same-origin-allow-popups')
+    expect(message).toContain('and the popup without the header')
     expect(attempt({ target: undefined, allowedOrigins: [PEER] }).message).toContain('target is undefined')
     expect(attempt({ target: undefined, allowedOrigins: [PEER] }).message).not.toContain('noopener')
     expect(attempt({ allowedOrigins: [PEER] }).message).toContain('target is undefined')

@@ -1,8 +1,9 @@
 /**
  * The handshake and the reconnect at their edges, in a real browser: the same
- * channel used twice (a regression test), and as coverage the opener
- * reloading under a popup, a popup leaving and coming back or closing itself,
- * noopener, rapid navigations, history in a frame, two channels reconnecting,
+ * channel used twice, after one another or by two connect() in one turn (a
+ * worker; regression tests), and as coverage connect() on a popup that has not
+ * loaded yet, the opener reloading under a popup, a popup leaving and coming
+ * back or closing itself, noopener, rapid navigations, history in a frame, two channels reconnecting,
  * two frames of one origin, a grandchild talking to the top window, and the
  * back/forward cache.
  */
@@ -83,6 +84,38 @@ describe('the same channel used twice', () => {
       'reconnecting:peer-reloaded',
       'open:peer-reloaded',
     ])
+    await page.close()
+  })
+
+  it('two connect() to one worker in the same turn: one opens, the other closes (peer-closed) instead of staying open on a port nobody serves', async () => {
+    const page = await openPage(driver, pageUrl(A))
+    await page.evaluate(() => {
+      const w = globalThis as any
+      // The worker draws the greatest nonce there is ('zzz…'), so it leads both
+      // handshakes: it offers each connection a port and keeps the first one
+      // answered. (With random nonces the peer leads at least one in 2 runs of 3.)
+      const z = 'useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict'.indexOf('z')
+      const src = `crypto.getRandomValues = (a) => a.fill(${z}); importScripts(${JSON.stringify(`${location.origin}/worker.js`)})`
+      const worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })))
+      w.pair = [0, 1].map(() => w.portcullis.connect({ target: worker, remote: w.contracts.peerApi, timeout: 60_000 }))
+    })
+    // Only one can be served: the other must say so, not stay 'open' while its calls go nowhere.
+    await page.waitFor(() => (globalThis as any).pair.some((c: any) => c.state === 'closed'), undefined, 3000)
+    const outcome = await page.evaluate(async () => {
+      const pair = (globalThis as any).pair as any[]
+      const open = pair.find((c) => c.state === 'open')
+      const closed = pair.find((c) => c.state === 'closed')
+      return {
+        open: await open?.remote.add(1, 2),
+        cause: closed.cause,
+        closedCall: await closed.remote.add(1, 2).catch((e: any) => ({ code: e.code, reason: e.reason })),
+      }
+    })
+    expect(outcome).toEqual({
+      open: 3,
+      cause: 'peer-closed',
+      closedCall: { code: 'DISCONNECTED', reason: 'peer-closed' },
+    })
     await page.close()
   })
 })
@@ -188,7 +221,36 @@ describe('popups', () => {
     await page.close()
   })
 
-  it('noopener: both sides fail at once with a TypeError instead of waiting for a handshake', async () => {
+  it("connect() in the click handler, on the WindowProxy window.open() returned before the popup's page loaded (the README's pattern)", async () => {
+    const page = await openPage(driver, pageUrl(A))
+    await page.evaluate(
+      (url) => {
+        const button = document.createElement('button')
+        button.id = 'open'
+        button.onclick = () => {
+          const w = globalThis as any
+          w.popup = window.open(url, 'popup', 'popup')
+          // Still the initial about:blank document, of this page's origin: the SYNs addressed to B wait for B.
+          w.conns = {
+            popup: w.portcullis.connect({
+              target: w.popup,
+              allowedOrigins: [new URL(url).origin],
+              remote: w.contracts.peerApi,
+            }),
+          }
+        }
+        document.body.append(button)
+      },
+      peer(B, { target: 'opener' }),
+    )
+    const popup = await page.popup(() => page.click('#open'))
+    expect(await call(page, 'popup', 'whoami')).toEqual({ ok: true, value: 'peer' })
+    expect(await page.evaluate(() => (globalThis as any).conns.popup.cause)).toBe('handshake')
+    await popup.close()
+    await page.close()
+  })
+
+  it('noopener: both sides fail at once with a TypeError that names noopener instead of waiting for a handshake', async () => {
     const page = await openPage(driver, pageUrl(A))
     await page.evaluate(
       (url) => {
@@ -209,9 +271,15 @@ describe('popups', () => {
       peer(B, { target: 'opener' }),
     )
     const popup = await page.popup(() => page.click('#open'))
-    expect(await page.evaluate(() => (globalThis as any).outcome)).toMatch(/^TypeError: connect\(\): target is null/)
+    // Each side's error names the likely cause: window.open() returns null with
+    // 'noopener', and the popup's window.opener is null (a target="_blank" link implies it).
+    const opener = await page.evaluate(() => (globalThis as any).outcome)
+    expect(opener).toMatch(/^TypeError: connect\(\): target is null/)
+    expect(opener).toContain("window.open() with 'noopener' or 'noreferrer' (or blocked) returns null")
     await popup.waitFor(() => (globalThis as any).t?.error !== undefined)
-    expect(await popup.evaluate(() => (globalThis as any).t.error)).toMatch(/^TypeError: connect\(\): target is null/)
+    const popupSide = await popup.evaluate(() => (globalThis as any).t.error)
+    expect(popupSide).toMatch(/^TypeError: connect\(\): target is null/)
+    expect(popupSide).toContain('and so does window.opener in a popup opened that way')
     await popup.close()
     await page.close()
   })

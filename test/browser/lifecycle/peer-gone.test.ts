@@ -34,10 +34,18 @@ async function slowCallThen(page: PageHandle, leave: string) {
   )
 }
 
-/** Opens A (served with `coop` when given) and, from a real click, a popup of B that connects to its opener. */
-async function openPopupFrom(coop?: string) {
+/**
+ * Opens A (served with `coop` when given) and, from a real click, a popup of B
+ * (served with `popupCoop` when given) that connects to its opener.
+ */
+async function openPopupFrom(coop?: string, popupCoop?: string) {
   const page = await openPage(driver, pageUrl(A, undefined, coop ? { coop } : {}))
-  const popupUrl = pageUrl(B, 'peer', { b: 'lifecycle', allow: A, target: 'opener' })
+  const popupUrl = pageUrl(B, 'peer', {
+    b: 'lifecycle',
+    allow: A,
+    target: 'opener',
+    ...(popupCoop ? { coop: popupCoop } : {}),
+  })
   await page.evaluate((url) => {
     const button = document.createElement('button')
     button.id = 'open'
@@ -65,6 +73,22 @@ describe('peer gone', () => {
       cause: 'peer-gone',
     })
     expect(result.ms).toBeLessThan(1000)
+    await page.close()
+  })
+
+  it('an iframe moved in the DOM (removed and inserted again: a new window) counts as removed; a new connect() reaches its new page', async () => {
+    const page = await openPage(driver, pageUrl(A))
+    await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')
+    await connectTo(page, 'peer', "document.getElementById('peer')", { allow: [B], timeout: Number.POSITIVE_INFINITY })
+    expect(await call(page, 'peer', 'add', [1, 2])).toEqual({ ok: true, value: 3 })
+    const result = await slowCallThen(
+      page,
+      "document.body.append(Object.assign(document.createElement('div'), { id: 'box' })); document.getElementById('box').append(document.getElementById('peer'))",
+    )
+    expect(result).toMatchObject({ settled: 'rejected', code: 'DISCONNECTED', reason: 'peer-gone', state: 'closed' })
+    expect(result.ms).toBeLessThan(1000)
+    await connectTo(page, 'again', "document.getElementById('peer')", { allow: [B] })
+    expect(await call(page, 'again', 'add', [2, 3])).toEqual({ ok: true, value: 5 })
     await page.close()
   })
 
@@ -121,6 +145,37 @@ describe('Cross-Origin-Opener-Policy', () => {
     expect(popupError).toContain('same-origin-allow-popups')
     await page.close()
   })
+
+  // Any policy but unsafe-none on a cross-origin popup severs it from its opener, whatever the
+  // opener sends: 'same-origin-allow-popups' on the popup too, which the opener's hint recommends.
+  for (const popupCoop of ['same-origin', 'same-origin-allow-popups']) {
+    it(`${popupCoop} on the popup fails fast on both sides with an error that says to serve the popup without the header`, async () => {
+      const { page, popup } = await openPopupFrom(undefined, popupCoop)
+      // Whether the popup is severed yet when connect() runs (a throw) or later (ready rejects).
+      const opener = await page.evaluate(async (allow) => {
+        const { portcullis, contracts } = globalThis as any
+        const started = performance.now()
+        try {
+          await portcullis.connect({
+            target: (globalThis as any).popup,
+            allowedOrigins: [allow],
+            remote: contracts.peerApi,
+          }).ready
+          return { message: 'connected', ms: performance.now() - started }
+        } catch (e: any) {
+          return { message: String(e.message), ms: performance.now() - started }
+        }
+      }, B)
+      expect(opener.message).toContain('Cross-Origin-Opener-Policy')
+      expect(opener.message).toContain('and the popup without the header')
+      expect(opener.ms).toBeLessThan(2000)
+      await popup.waitFor(() => (globalThis as any).t?.error !== undefined)
+      const popupError = await popup.evaluate(() => (globalThis as any).t.error)
+      expect(popupError).toContain('Cross-Origin-Opener-Policy')
+      expect(popupError).toContain('and the popup without the header')
+      await page.close()
+    })
+  }
 
   it('same-origin-allow-popups on the opener connects', async () => {
     const { page } = await openPopupFrom('same-origin-allow-popups')

@@ -379,7 +379,10 @@ describe('history and channels', () => {
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
     expect(await call(page, 'child', 'whoami')).toEqual({ ok: true, value: 'one' })
     await setSrc(page, 'child', peer(B, { label: 'two' }))
+    const reloads = (): Promise<number> =>
+      page.evaluate(() => (globalThis as any).log.child.states.filter((s: string) => s === 'open:peer-reloaded').length)
     const answersAfter = async (go: string) => {
+      const before = await reloads()
       await page.evaluate(
         (go) =>
           new Promise<void>((resolve) => {
@@ -389,7 +392,12 @@ describe('history and channels', () => {
           }),
         go,
       )
-      // A call made now waits for the page that came back, whatever state the connection is in.
+      // The frame's load can come before the old page's unload notice (WebKit): a call
+      // made then would go out on the old session. Wait for the new one to open.
+      await page.waitFor(
+        (n) => (globalThis as any).log.child.states.filter((s: string) => s === 'open:peer-reloaded').length > n,
+        before,
+      )
       return call(page, 'child', 'whoami')
     }
     expect(await call(page, 'child', 'whoami')).toEqual({ ok: true, value: 'two' })

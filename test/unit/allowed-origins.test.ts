@@ -109,6 +109,8 @@ describe('createAllowedOrigins: subdomain patterns', () => {
 
   it.each([
     ['the domain itself', 'https://example.com'],
+    // URL parses an empty leftmost label: the host is then exactly the suffix, not a subdomain of it.
+    ['an empty leftmost label', 'https://.example.com'],
     ['a suffix attack', 'https://example.com.evil.net'],
     ['a suffix attack with a subdomain', 'https://a.example.com.evil.net'],
     ['a lookalike without the dot', 'https://evilexample.com'],

@@ -37,6 +37,7 @@ export const victimApi = defineContract({
   methods: {
     add: { input: z.tuple([z.number(), z.number()]), output: z.number() },
     echo: { input: z.tuple([z.unknown()]), output: z.unknown() },
+    /** Its handler also returns an `internal` field, which the output schema strips before sending. */
     profile: { input: z.tuple([z.object({ name: z.string() })]), output: z.object({ name: z.string() }) },
     tags: { input: z.tuple([z.record(z.string(), z.number())]), output: z.array(z.string()) },
     /** Resolves when the test calls `attack.release(key, value)` in this page. */
@@ -210,7 +211,8 @@ class PaymentDeclined extends Error {
 const victimHandlers = {
   add: (a: number, b: number) => (count('add'), a + b),
   echo: (value: unknown) => (count('echo'), value),
-  profile: (p: { name: string }) => (count('profile'), { name: p.name }),
+  // `internal` is not in the output schema: it must never leave this window.
+  profile: (p: { name: string }) => (count('profile'), { name: p.name, internal: 'server-only' }),
   tags: (r: Record<string, number>) => (count('tags'), Object.keys(r)),
   hold: (key: string) => (count('hold'), hold(key)),
   fail: (message: string) => {

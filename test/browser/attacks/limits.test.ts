@@ -87,6 +87,20 @@ describe.concurrent('limits', () => {
     await page.close()
   })
 
+  it("a result over the answering side's own limit is not sent, even to a caller that would accept it", async () => {
+    // The child (answering) is limited to 1 MiB; the parent (calling) would take 256 MiB.
+    const { page, child } = await pair({ maxMessageBytes: 256 * MiB }, { maxBytes: String(MiB) })
+    const result = await run(page, `attack.call('big', [${2 * MiB}], { timeout: 10000 })`)
+    expect(result).toMatchObject({ ok: false, code: 'LIMIT', name: 'LimitError' })
+    expect(result.message).toMatch(/the result of "big" was not sent/)
+    expect(await read(child, 't.counts.big')).toBe(1)
+    // What the child sent for it was an error: its only result went to the first call, add.
+    const sent = (kind: string) => `t.trace.filter((e) => e.direction === 'send' && e.kind === '${kind}').length`
+    expect(await read(child, sent('result'))).toBe(1)
+    expect(await read(child, sent('error'))).toBe(1)
+    await page.close()
+  })
+
   it('a structure too deep for the browser to clone cannot be let through: maxDepth above 1000 is refused at connect()', async () => {
     // Chromium delivers a message nested about 2500 levels deep as null, silently, so no
     // side may raise maxDepth that far; at the ceiling a 2500-deep value still fails fast.

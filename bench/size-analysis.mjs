@@ -9,10 +9,9 @@
 // - per module: minified bytes in the bundle, and its marginal gzip cost
 //   (the bundle with that module's body replaced by empty stubs of its
 //   exports, its imports kept alive);
-// - what-ifs: long string literals (error messages, hints) cut to one
-//   character; `private` members renamed by the minifier (what `#private`
-//   fields or a mangle convention would give); both together.
-// - `--terse` applies both what-ifs first, then breaks the rest down per
+// - what-if: long string literals (error messages, hints) cut to one
+//   character. (Class members are #private, which the minifier shortens.)
+// - `--terse` applies the what-if first, then breaks the rest down per
 //   module: where the bytes would still be once the messages are short.
 import { readFileSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
@@ -61,21 +60,6 @@ function longLiterals(sf) {
   return edits
 }
 
-/** Names of class members declared `private` anywhere in the sources. */
-function privateNames(files) {
-  const names = new Set()
-  for (const path of files) {
-    const visit = (node) => {
-      const mods = ts.canHaveModifiers(node) ? (ts.getModifiers(node) ?? []) : []
-      const isPrivate = mods.some((m) => m.kind === ts.SyntaxKind.PrivateKeyword)
-      if (isPrivate && node.name && ts.isIdentifier(node.name)) names.add(node.name.text)
-      ts.forEachChild(node, visit)
-    }
-    visit(sourceOf(path))
-  }
-  return names
-}
-
 /**
  * `export` stubs for every value a module exports, so the bundle still links
  * without its code; what the module imported is kept alive, so only the
@@ -106,7 +90,7 @@ function stubOf(path) {
   return lines.join('\n')
 }
 
-let terse = { rewrite: undefined, mangleProps: undefined }
+let terse = { rewrite: undefined }
 
 async function bundle(options = {}) {
   const rewrite = (p) => {
@@ -114,7 +98,6 @@ async function bundle(options = {}) {
     if (own !== undefined) return own
     return terse.rewrite?.(p)
   }
-  const mangleProps = options.mangleProps ?? terse.mangleProps
   const result = await build({
     entryPoints: [ENTRY],
     bundle: true,
@@ -126,7 +109,6 @@ async function bundle(options = {}) {
     write: false,
     metafile: true,
     logLevel: 'silent',
-    mangleProps,
     plugins:
       options.rewrite || terse.rewrite
         ? [
@@ -151,13 +133,7 @@ const shortStrings = (p) => {
   const sf = sourceOf(p)
   return splice(sf.getFullText(), longLiterals(sf))
 }
-const privates = privateNames(
-  Object.keys((await bundle()).inputs)
-    .filter((p) => p.startsWith('src/'))
-    .map((p) => resolve(ROOT, p)),
-)
-const mangle = new RegExp(`^(${[...privates].join('|')})$`)
-if (args.terse) terse = { rewrite: shortStrings, mangleProps: mangle }
+if (args.terse) terse = { rewrite: shortStrings }
 
 const base = await bundle()
 const modules = Object.entries(base.inputs)
@@ -166,7 +142,7 @@ const modules = Object.entries(base.inputs)
   .sort((a, b) => b.min - a.min)
 
 console.log(
-  `# Core bundle: ${relative(ROOT, ENTRY)}, esbuild minify, gzip -9, zod external${args.terse ? ', after the two what-ifs (--terse)' : ''}\n`,
+  `# Core bundle: ${relative(ROOT, ENTRY)}, esbuild minify, gzip -9, zod external${args.terse ? ', after the what-if (--terse)' : ''}\n`,
 )
 console.log(`baseline: ${base.min} B minified, ${base.gzip} B gzip\n`)
 console.log('## Per module\n')
@@ -189,11 +165,7 @@ for (const m of modules) {
 console.log(`\nlong string literals (> ${LONG} chars) in the bundled sources: ~${literalTotal} B before minification\n`)
 
 if (args.terse) process.exit(0)
-const whatIfs = [
-  ['long string literals (messages, hints) cut to one character', { rewrite: shortStrings }],
-  [`${privates.size} \`private\` member names minified (as #private fields would be)`, { mangleProps: mangle }],
-  ['both', { rewrite: shortStrings, mangleProps: mangle }],
-]
+const whatIfs = [['long string literals (messages, hints) cut to one character', { rewrite: shortStrings }]]
 console.log('## What-ifs\n')
 console.log('| change | minified B | gzip B | gzip saved B |')
 console.log('| --- | ---: | ---: | ---: |')

@@ -123,127 +123,130 @@ function disconnected(reason: DisconnectReason): DisconnectedError {
 
 /** The state machine behind `connect()`: handshake, sessions, reconnects, teardown. */
 export class ConnectionImpl<R extends Contract, L extends Contract> implements Connection<R, L> {
+  readonly #setup: ConnectionSetup
   readonly remote: RemoteProxy<R>
-  private currentState: ConnectionState = 'connecting'
-  private currentCause: StateCause = 'connect'
-  private readyDeferred = deferred<RemoteProxy<R>>()
-  private readonly caller: Caller
-  private readonly events: EventHub
-  private readonly handshake: Handshake
-  private readonly served: Record<string, ServedMethod>
-  private session: Session | undefined
-  private readonly stateListeners = new Set<StateListener>()
-  private outbox: Array<{ message: object; transfer: Transferable[] | undefined }> = []
-  private connectTimer: ReturnType<typeof setTimeout> | undefined
-  private peerWatch: ReturnType<typeof setInterval> | undefined
-  private everOpened = false
+  #currentState: ConnectionState = 'connecting'
+  #currentCause: StateCause = 'connect'
+  #readyDeferred = deferred<RemoteProxy<R>>()
+  // Not #private: the lifecycle fuzz test reads its size (the pending-call table).
+  readonly caller: Caller
+  readonly #events: EventHub
+  readonly #handshake: Handshake
+  readonly #served: Record<string, ServedMethod>
+  #session: Session | undefined
+  readonly #stateListeners = new Set<StateListener>()
+  #outbox: Array<{ message: object; transfer: Transferable[] | undefined }> = []
+  #connectTimer: ReturnType<typeof setTimeout> | undefined
+  #peerWatch: ReturnType<typeof setInterval> | undefined
+  #everOpened = false
   // Counts state changes, so a notice overtaken by a newer one stops.
-  private transitions = 0
+  #transitions = 0
   // The origin of the last message the peer window sent from a disallowed origin.
-  private refusedPeerOrigin: string | undefined
-  private readonly removeHostListeners: () => void
-  private readonly trace: TraceSink | undefined
+  #refusedPeerOrigin: string | undefined
+  readonly #removeHostListeners: () => void
+  readonly #trace: TraceSink | undefined
   // What closed the connection: later calls and emits are told the same.
-  private closedBy: DisconnectReason | PortcullisError | undefined
+  #closedBy: DisconnectReason | PortcullisError | undefined
 
-  constructor(private readonly setup: ConnectionSetup) {
+  constructor(setup: ConnectionSetup) {
+    this.#setup = setup
     const outputs: Record<string, ServedMethod['output']> = Object.create(null)
     for (const [name, method] of Object.entries(setup.remote.methods)) outputs[name] = method.output
     this.caller = new Caller(outputs, setup.timeout, setup.limits)
-    this.served = Object.create(null)
+    this.#served = Object.create(null)
     for (const [name, method] of Object.entries(setup.local.methods)) {
-      this.served[name] = {
+      this.#served[name] = {
         input: method.input,
         output: method.output,
         handler: setup.handlers[name] as ServedMethod['handler'],
       }
     }
-    this.events = new EventHub(setup.remote.events, setup.onRejected)
+    this.#events = new EventHub(setup.remote.events, setup.onRejected)
     this.remote = createRemoteProxy(setup.remote as R, (method, args, options, transfer) =>
-      this.closedBy !== undefined
-        ? Promise.reject(this.afterClose())
+      this.#closedBy !== undefined
+        ? Promise.reject(this.#afterClose())
         : this.caller.call(method, args, options, transfer),
     )
-    this.trace = guardSink(setup.trace)
-    this.handshake = new Handshake(setup.link, setup.channel, {
-      onSession: (session) => this.openSession(session),
-      onFailure: (error) => this.fail(error, 'version-mismatch'),
+    this.#trace = guardSink(setup.trace)
+    this.#handshake = new Handshake(setup.link, setup.channel, {
+      onSession: (session) => this.#openSession(session),
+      onFailure: (error) => this.#fail(error, 'version-mismatch'),
       onRejected: setup.onRejected,
-      trace: this.trace,
+      trace: this.#trace,
     })
-    this.removeHostListeners = this.watchHost(setup.lifecycle.host)
-    if (Number.isFinite(setup.connectTimeout)) this.armConnectTimer(setup.connectTimeout)
+    this.#removeHostListeners = this.#watchHost(setup.lifecycle.host)
+    if (Number.isFinite(setup.connectTimeout)) this.#armConnectTimer(setup.connectTimeout)
     const peerGone = setup.lifecycle.peerGone
     if (peerGone) {
-      this.peerWatch = setInterval(() => {
-        if (peerGone()) this.shutdown('peer-gone', false)
+      this.#peerWatch = setInterval(() => {
+        if (peerGone()) this.#shutdown('peer-gone', false)
       }, PEER_WATCH_MS)
     }
-    this.handshake.seek()
+    this.#handshake.seek()
   }
 
   get state(): ConnectionState {
-    return this.currentState
+    return this.#currentState
   }
 
   /** Why the state last changed. */
   get cause(): StateCause {
-    return this.currentCause
+    return this.#currentCause
   }
 
   get ready(): Promise<RemoteProxy<R>> {
-    return this.readyDeferred.promise
+    return this.#readyDeferred.promise
   }
 
   onStateChange(listener: StateListener): () => void {
-    this.stateListeners.add(listener)
+    this.#stateListeners.add(listener)
     return () => {
-      this.stateListeners.delete(listener)
+      this.#stateListeners.delete(listener)
     }
   }
 
   on<K extends EventName<R>>(name: K, listener: (payload: EventOutput<R, K>) => void): () => void {
-    return this.events.on(name, listener)
+    return this.#events.on(name, listener)
   }
 
   emit<K extends EventName<L>>(name: K, ...[payload]: EmitArgs<L, K>): void {
-    if (!Object.hasOwn(this.setup.local.events, name)) {
+    if (!Object.hasOwn(this.#setup.local.events, name)) {
       throw new TypeError(`emit("${String(name)}"): this side's contract declares no such event`)
     }
-    if (this.closedBy !== undefined) throw this.afterClose()
-    const excess = exceeds(payload, this.setup.limits)
+    if (this.#closedBy !== undefined) throw this.#afterClose()
+    const excess = exceeds(payload, this.#setup.limits)
     if (excess !== undefined) throw new LimitError(`event "${name}" was not sent: ${excess}`)
     const transfer: Transferable[] = []
     takeTransfer(payload, transfer)
     const message = { k: 'v', m: name, d: payload }
     const list = transfer.length > 0 ? transfer : undefined
-    if (this.session) this.session.send(message, list)
+    if (this.#session) this.#session.send(message, list)
     else {
-      if (this.outbox.length >= MAX_QUEUED_EVENTS) this.outbox.shift()
-      this.outbox.push({ message, transfer: list })
+      if (this.#outbox.length >= MAX_QUEUED_EVENTS) this.#outbox.shift()
+      this.#outbox.push({ message, transfer: list })
     }
   }
 
   close(): void {
-    this.shutdown('closed', 'closed')
+    this.#shutdown('closed', 'closed')
   }
 
   /** The error for a call or emit after the connection closed: the reason it closed, not always 'closed'. */
-  private afterClose(): Error {
-    const by = this.closedBy
+  #afterClose(): Error {
+    const by = this.#closedBy
     return typeof by === 'string' || by === undefined ? disconnected(by ?? 'closed') : by
   }
 
-  private setState(state: ConnectionState, cause: StateCause): void {
-    if (this.currentState === state && this.currentCause === cause) return
-    this.currentState = state
-    this.currentCause = cause
-    const transition = ++this.transitions
-    for (const listener of [...this.stateListeners]) {
+  #setState(state: ConnectionState, cause: StateCause): void {
+    if (this.#currentState === state && this.#currentCause === cause) return
+    this.#currentState = state
+    this.#currentCause = cause
+    const transition = ++this.#transitions
+    for (const listener of [...this.#stateListeners]) {
       // A listener changed the state again (close() on 'open', say): the
       // listeners still to hear this notice hear the newer one instead, never
       // 'closed' and then 'open'.
-      if (this.transitions !== transition) return
+      if (this.#transitions !== transition) return
       try {
         listener(state, cause)
       } catch (error) {
@@ -254,23 +257,23 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     }
   }
 
-  private openSession(transport: Transport): void {
-    if (this.currentState === 'closed') {
+  #openSession(transport: Transport): void {
+    if (this.#currentState === 'closed') {
       refuse(transport)
       return
     }
-    if (this.everOpened && this.setup.lifecycle.opaquePeer?.()) {
+    if (this.#everOpened && this.#setup.lifecycle.opaquePeer?.()) {
       // Not the page we had a session with, whatever it claims: the peer
       // window now holds an opaque document, which could be anyone's. It is
       // told, so an honest one (a sandboxed widget that reloaded) stops at once.
       refuse(transport)
-      this.shutdown('origin-changed', false)
+      this.#shutdown('origin-changed', false)
       return
     }
-    const reconnect = this.session !== undefined
+    const reconnect = this.#session !== undefined
     // A new page without an unload notice from the old one (a crash, a lost message):
     // still pass through reconnecting, so every transition is observable.
-    if (reconnect) this.lose('peer-reloaded')
+    if (reconnect) this.#lose('peer-reloaded')
     // A state listener may have closed the connection on 'reconnecting' (or a
     // handler's signal listener as the old session ended). The peer already
     // holds the other end of this port, its handshake done: it is told, so it
@@ -279,38 +282,38 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       refuse(transport)
       return
     }
-    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
-    this.connectTimer = undefined
-    this.session = new Session(transport, {
-      channel: this.setup.channel,
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)
+    this.#connectTimer = undefined
+    this.#session = new Session(transport, {
+      channel: this.#setup.channel,
       caller: this.caller,
       responder: (send) =>
-        Object.keys(this.served).length > 0
-          ? new Responder(this.served, send, this.setup.debug, this.setup.limits)
+        Object.keys(this.#served).length > 0
+          ? new Responder(this.#served, send, this.#setup.debug, this.#setup.limits)
           : undefined,
-      events: this.events,
+      events: this.#events,
       onPeerClose: (reason) => {
         // A removed iframe or a closed popup also unloads: tell the two apart.
-        if (this.setup.lifecycle.peerGone?.()) this.shutdown('peer-gone', false)
-        else if (reason === 'unload') this.lose('peer-unloaded')
-        else this.shutdown('peer-closed', false)
+        if (this.#setup.lifecycle.peerGone?.()) this.#shutdown('peer-gone', false)
+        else if (reason === 'unload') this.#lose('peer-unloaded')
+        else this.#shutdown('peer-closed', false)
       },
-      onRejected: this.setup.onRejected,
-      trace: this.trace,
-      limits: this.setup.limits,
-      debug: this.setup.debug,
+      onRejected: this.#setup.onRejected,
+      trace: this.#trace,
+      limits: this.#setup.limits,
+      debug: this.#setup.debug,
     })
-    const session = this.session
+    const session = this.#session
     // The queued calls went out as the session opened, through your trace
     // sink, which may have closed the connection: they were rejected then, so
     // they must not reach the peer now.
-    if (this.closedBy !== undefined) {
-      session.end(this.afterClose(), 'closed', true)
-      this.session = undefined
+    if (this.#closedBy !== undefined) {
+      session.end(this.#afterClose(), 'closed', true)
+      this.#session = undefined
       return
     }
-    const outbox = this.outbox
-    this.outbox = []
+    const outbox = this.#outbox
+    this.#outbox = []
     for (const { message, transfer } of outbox) {
       try {
         session.send(message, transfer)
@@ -324,47 +327,47 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       }
     }
     // Your trace sink saw each queued event go out, and may have closed the connection.
-    if (this.closedBy !== undefined) return
-    this.setState('open', reconnect || this.everOpened ? 'peer-reloaded' : 'handshake')
-    this.everOpened = true
-    this.readyDeferred.resolve(this.remote)
+    if (this.#closedBy !== undefined) return
+    this.#setState('open', reconnect || this.#everOpened ? 'peer-reloaded' : 'handshake')
+    this.#everOpened = true
+    this.#readyDeferred.resolve(this.remote)
   }
 
   /** The session is gone but the peer may come back (reload, navigation). */
-  private lose(reason: DisconnectReason): void {
-    if (this.currentState === 'closed') return
+  #lose(reason: DisconnectReason): void {
+    if (this.#currentState === 'closed') return
     // An opaque peer cannot be recognised when it comes back: no reconnect.
-    if (this.setup.lifecycle.opaquePeer?.()) {
-      this.shutdown(reason, false)
+    if (this.#setup.lifecycle.opaquePeer?.()) {
+      this.#shutdown(reason, false)
       return
     }
-    const session = this.session
+    const session = this.#session
     // Unset first: a handler's abort listener that emits as the session ends
     // queues its event for the next session, rather than posting into this one.
-    this.session = undefined
+    this.#session = undefined
     // Replaced by a new session (no unload notice came): the old port's other
     // end may still be read, by a second connection on the same channel in
     // the peer window, or ours. It is told, so it closes instead of staying
     // open on a port nobody serves; a page that is gone hears nothing anyway.
     session?.end(disconnected(reason), reason === 'peer-reloaded' && 'closed')
     // Ending the session fired handlers' signals, whose listeners may have closed the connection.
-    if (this.closedBy !== undefined) return
-    if (this.currentState === 'open') this.readyDeferred = deferred()
-    this.setState('reconnecting', reason)
+    if (this.#closedBy !== undefined) return
+    if (this.#currentState === 'open') this.#readyDeferred = deferred()
+    this.#setState('reconnecting', reason)
   }
 
   // setTimeout fires at once for delays past 2^31-1 ms: a longer wait is made of several.
-  private armConnectTimer(ms: number): void {
+  #armConnectTimer(ms: number): void {
     const delay = Math.min(ms, MAX_DELAY)
-    this.connectTimer = setTimeout(
-      () => (ms > delay ? this.armConnectTimer(ms - delay) : this.connectTimedOut()),
+    this.#connectTimer = setTimeout(
+      () => (ms > delay ? this.#armConnectTimer(ms - delay) : this.#connectTimedOut()),
       delay,
     )
   }
 
-  private connectTimedOut(): void {
-    const ms = this.setup.connectTimeout
-    const refused = this.refusedPeerOrigin
+  #connectTimedOut(): void {
+    const ms = this.#setup.connectTimeout
+    const refused = this.#refusedPeerOrigin
     // The most common misconfiguration (a wrong port or scheme) deserves a precise answer.
     const error =
       refused !== undefined
@@ -374,74 +377,74 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
         : new TimeoutError(
             `handshake did not complete within ${ms} ms; is connect() called on the other side, with this origin allowed?`,
           )
-    this.fail(error, 'connect-timeout')
+    this.#fail(error, 'connect-timeout')
   }
 
-  private fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {
+  #fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {
     // Closing already: ending the session fires handlers' signals, whose listeners may call close().
-    if (this.closedBy !== undefined) return
-    this.closedBy = error
-    this.readyDeferred.reject(error)
-    this.teardown(error, false)
-    this.setState('closed', cause)
-    this.stateListeners.clear()
+    if (this.#closedBy !== undefined) return
+    this.#closedBy = error
+    this.#readyDeferred.reject(error)
+    this.#teardown(error, false)
+    this.#setState('closed', cause)
+    this.#stateListeners.clear()
   }
 
-  private shutdown(reason: DisconnectReason, notifyPeer: 'closed' | false): void {
+  #shutdown(reason: DisconnectReason, notifyPeer: 'closed' | false): void {
     // Closing already (see fail()): what closed it first is what everyone is told.
-    if (this.closedBy !== undefined) return
-    const hint = this.setup.lifecycle.goneBeforeOpen
+    if (this.#closedBy !== undefined) return
+    const hint = this.#setup.lifecycle.goneBeforeOpen
     const error =
-      reason === 'peer-gone' && !this.everOpened && hint !== undefined
+      reason === 'peer-gone' && !this.#everOpened && hint !== undefined
         ? new DisconnectedError(reason, `${CAUSE_MESSAGES[reason]} before the handshake completed. ${hint}`)
         : disconnected(reason)
-    this.closedBy = reason
-    this.readyDeferred.reject(error)
-    this.teardown(error, notifyPeer)
-    this.setState('closed', reason)
-    this.stateListeners.clear()
+    this.#closedBy = reason
+    this.#readyDeferred.reject(error)
+    this.#teardown(error, notifyPeer)
+    this.#setState('closed', reason)
+    this.#stateListeners.clear()
   }
 
-  private teardown(error: PortcullisError, notifyPeer: 'closed' | false): void {
-    this.session?.end(error, notifyPeer)
-    this.session = undefined
+  #teardown(error: PortcullisError, notifyPeer: 'closed' | false): void {
+    this.#session?.end(error, notifyPeer)
+    this.#session = undefined
     this.caller.rejectAll(error)
-    this.handshake.stop()
-    this.setup.link.close()
-    this.events.clear()
-    this.outbox = []
-    this.removeHostListeners()
-    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer)
-    if (this.peerWatch !== undefined) clearInterval(this.peerWatch)
-    this.connectTimer = undefined
-    this.peerWatch = undefined
+    this.#handshake.stop()
+    this.#setup.link.close()
+    this.#events.clear()
+    this.#outbox = []
+    this.#removeHostListeners()
+    if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)
+    if (this.#peerWatch !== undefined) clearInterval(this.#peerWatch)
+    this.#connectTimer = undefined
+    this.#peerWatch = undefined
   }
 
   // The page going away (or into the back/forward cache) tells the peer,
   // so its pending calls reject at once instead of waiting out their timeout.
-  private watchHost(host: Window | undefined): () => void {
+  #watchHost(host: Window | undefined): () => void {
     if (host === undefined || typeof host.addEventListener !== 'function') return () => {}
     const onHide = (): void => {
       // Offers are outstanding before the first session, and while a reloaded peer's fin is on its way.
-      this.handshake.withdraw()
-      const session = this.session
+      this.#handshake.withdraw()
+      const session = this.#session
       if (session === undefined) return
-      if (this.setup.lifecycle.opaquePeer?.()) {
-        this.shutdown('page-hidden', 'closed')
+      if (this.#setup.lifecycle.opaquePeer?.()) {
+        this.#shutdown('page-hidden', 'closed')
         return
       }
       // Unset first, as in lose().
-      this.session = undefined
+      this.#session = undefined
       session.end(disconnected('page-hidden'), 'unload')
       // A handler's signal listener may have closed the connection.
-      if (this.closedBy !== undefined) return
-      this.readyDeferred = deferred()
-      this.setState('reconnecting', 'page-hidden')
+      if (this.#closedBy !== undefined) return
+      this.#readyDeferred = deferred()
+      this.#setState('reconnecting', 'page-hidden')
     }
     const onShow = (event: PageTransitionEvent): void => {
       // Still 'connecting' too: a follower that adopted a withdrawn offer waits for a new nonce.
-      const seeking = this.currentState === 'connecting' || this.currentState === 'reconnecting'
-      if (event.persisted && seeking) this.handshake.seek()
+      const seeking = this.#currentState === 'connecting' || this.#currentState === 'reconnecting'
+      if (event.persisted && seeking) this.#handshake.seek()
     }
     host.addEventListener('pagehide', onHide)
     host.addEventListener('pageshow', onShow)
@@ -454,8 +457,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   /** Used by connect() to react to a peer that navigated to a disallowed origin. */
   peerLeftAllowedOrigins(rejection: Rejection): void {
     if (!rejection.fromPeer || rejection.reason !== 'origin') return
-    this.refusedPeerOrigin = rejection.origin
-    if (this.currentState === 'open') this.lose('origin-changed')
-    else if (this.currentState === 'reconnecting') this.setState('reconnecting', 'origin-changed')
+    this.#refusedPeerOrigin = rejection.origin
+    if (this.#currentState === 'open') this.#lose('origin-changed')
+    else if (this.#currentState === 'reconnecting') this.#setState('reconnecting', 'origin-changed')
   }
 }

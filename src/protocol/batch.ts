@@ -27,71 +27,75 @@ export type Unsent = (error: unknown, message: object) => void
  * before one would outgrow it.
  */
 export class Batch {
-  private messages: object[] = []
-  private transfers: (Transferable[] | undefined)[] = []
-  private unsent: Unsent[] = []
-  private scheduled = false
-  private closed = false
-  private bytes = 0
+  readonly #port: Transport
+  readonly #maxBytes: number
+  #messages: object[] = []
+  #transfers: (Transferable[] | undefined)[] = []
+  #unsent: Unsent[] = []
+  #scheduled = false
+  #closed = false
+  #bytes = 0
 
-  constructor(
-    private readonly port: Transport,
-    private readonly maxBytes: number,
-  ) {}
+  constructor(port: Transport, maxBytes: number) {
+    this.#port = port
+    this.#maxBytes = maxBytes
+  }
 
   /**
    * Queues `message`, whose payload measured `bytes`, for the end of this
    * turn; `onUnsent` hears if it cannot be posted.
    */
   queue(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent, bytes: number): void {
-    if (this.closed) return
-    if (this.messages.length > 0 && this.bytes + bytes > this.maxBytes) this.flush()
-    this.bytes += bytes
-    this.messages.push(message)
-    this.transfers.push(transfer)
-    this.unsent.push(onUnsent)
-    if (this.messages.length >= MAX_BATCH) this.flush()
-    else if (!this.scheduled) {
-      this.scheduled = true
+    if (this.#closed) return
+    if (this.#messages.length > 0 && this.#bytes + bytes > this.#maxBytes) this.flush()
+    this.#bytes += bytes
+    this.#messages.push(message)
+    this.#transfers.push(transfer)
+    this.#unsent.push(onUnsent)
+    if (this.#messages.length >= MAX_BATCH) this.flush()
+    else if (!this.#scheduled) {
+      this.#scheduled = true
       // A promise reaction, not queueMicrotask: Blink wraps the latter's
       // callback for error reporting, which measurably costs on every call.
-      RESOLVED.then(this.endTurn)
+      RESOLVED.then(this.#endTurn)
     }
   }
 
   /** Posts `message` at once, after anything queued; throws what `postMessage` throws. */
   postNow(message: object, transfer?: Transferable[]): void {
-    if (this.closed) return
+    if (this.#closed) return
     this.flush()
-    this.port.post(message, transfer)
+    this.#port.post(message, transfer)
   }
 
-  private readonly endTurn = (): void => {
-    this.scheduled = false
+  readonly #endTurn = (): void => {
+    this.#scheduled = false
     this.flush()
   }
 
   /** Posts what is queued: one message alone, several as one array. */
   flush(): void {
-    const { messages, transfers, unsent } = this
+    const messages = this.#messages
+    const transfers = this.#transfers
+    const unsent = this.#unsent
     if (messages.length === 0) return
-    this.bytes = 0
-    this.messages = []
-    this.transfers = []
-    this.unsent = []
+    this.#bytes = 0
+    this.#messages = []
+    this.#transfers = []
+    this.#unsent = []
     if (messages.length === 1) {
-      this.postOne(messages[0] as object, transfers[0], unsent[0] as Unsent)
+      this.#postOne(messages[0] as object, transfers[0], unsent[0] as Unsent)
       return
     }
     let transfer: Transferable[] | undefined
     for (const list of transfers) if (list !== undefined) (transfer ??= []).push(...list)
     try {
-      this.port.post(messages, transfer)
+      this.#port.post(messages, transfer)
     } catch {
       // One bad message must not sink the others: post them one by one, so
       // only the one that cannot be cloned fails. A failed post detaches nothing.
       for (let i = 0; i < messages.length; i++) {
-        this.postOne(messages[i] as object, transfers[i], unsent[i] as Unsent)
+        this.#postOne(messages[i] as object, transfers[i], unsent[i] as Unsent)
       }
     }
   }
@@ -99,7 +103,7 @@ export class Batch {
   /** Sends what is queued and accepts nothing more. */
   close(): void {
     this.flush()
-    this.closed = true
+    this.#closed = true
   }
 
   /**
@@ -108,25 +112,25 @@ export class Batch {
    * stay counted, which can only start the next batch early.
    */
   unqueue(message: object): boolean {
-    const i = this.messages.indexOf(message)
+    const i = this.#messages.indexOf(message)
     if (i < 0) return false
-    this.messages.splice(i, 1)
-    this.transfers.splice(i, 1)
-    this.unsent.splice(i, 1)
+    this.#messages.splice(i, 1)
+    this.#transfers.splice(i, 1)
+    this.#unsent.splice(i, 1)
     return true
   }
 
   /** Forgets what is queued, unsent: its calls were already settled (the connection closed while it was being queued). */
   drop(): void {
-    this.bytes = 0
-    this.messages = []
-    this.transfers = []
-    this.unsent = []
+    this.#bytes = 0
+    this.#messages = []
+    this.#transfers = []
+    this.#unsent = []
   }
 
-  private postOne(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
+  #postOne(message: object, transfer: Transferable[] | undefined, onUnsent: Unsent): void {
     try {
-      this.port.post(message, transfer)
+      this.#port.post(message, transfer)
     } catch (error) {
       onUnsent(error, message)
     }

@@ -41,33 +41,35 @@ function retire(offer: Transport, reason: 'closed' | 'unload'): void {
  * peer's page reloaded or navigated, and leads to a new session.
  */
 export class Handshake {
-  private nonce = nanoid()
-  private sessionPeerNonce: string | undefined
-  private retryTimer: ReturnType<typeof setTimeout> | undefined
-  private retryDelay = FIRST_RETRY_MS
-  private readonly answered = new Set<string>()
-  private readonly offered = new Map<string, Transport>()
-  private stopped = false
+  readonly #link: Transport
+  readonly #channel: string
+  readonly #events: HandshakeEvents
+  #nonce = nanoid()
+  #sessionPeerNonce: string | undefined
+  #retryTimer: ReturnType<typeof setTimeout> | undefined
+  #retryDelay = FIRST_RETRY_MS
+  readonly #answered = new Set<string>()
+  readonly #offered = new Map<string, Transport>()
+  #stopped = false
 
-  constructor(
-    private readonly link: Transport,
-    private readonly channel: string,
-    private readonly events: HandshakeEvents,
-  ) {
-    link.listen((data, ports) => this.receive(data, ports))
+  constructor(link: Transport, channel: string, events: HandshakeEvents) {
+    this.#link = link
+    this.#channel = channel
+    this.#events = events
+    link.listen((data, ports) => this.#receive(data, ports))
   }
 
   /** Starts (or restarts, with a fresh nonce) announcing this side until a session is made. */
   seek(): void {
-    if (this.stopped) return
-    this.nonce = nanoid()
+    if (this.#stopped) return
+    this.#nonce = nanoid()
     // A peer that stayed alive (we come back from the back/forward cache) keeps its
     // nonce: it must be heard again, not ignored as the session we left.
-    this.sessionPeerNonce = undefined
-    this.answered.clear()
-    this.retryDelay = FIRST_RETRY_MS
-    this.clearRetry()
-    this.announce()
+    this.#sessionPeerNonce = undefined
+    this.#answered.clear()
+    this.#retryDelay = FIRST_RETRY_MS
+    this.#clearRetry()
+    this.#announce()
   }
 
   /**
@@ -76,9 +78,9 @@ export class Handshake {
    * hears the close notice, instead of staying open on a port nobody reads.
    */
   stop(): void {
-    this.stopped = true
-    this.clearRetry()
-    this.closeOffers('closed')
+    this.#stopped = true
+    this.#clearRetry()
+    this.#closeOffers('closed')
   }
 
   /**
@@ -88,116 +90,116 @@ export class Handshake {
    * such a follower, now holding our old nonce as its session's, listens for.
    */
   withdraw(): void {
-    this.closeOffers('unload')
+    this.#closeOffers('unload')
   }
 
-  private closeOffers(reason: 'closed' | 'unload'): void {
-    for (const offer of this.offered.values()) retire(offer, reason)
-    this.offered.clear()
+  #closeOffers(reason: 'closed' | 'unload'): void {
+    for (const offer of this.#offered.values()) retire(offer, reason)
+    this.#offered.clear()
   }
 
-  private sendSyn(): void {
-    const syn: Syn = { pc: PROTOCOL_VERSION, k: 's', n: this.nonce }
-    this.events.trace?.(traceEntry('send', this.channel, syn))
-    this.link.announce(syn)
+  #sendSyn(): void {
+    const syn: Syn = { pc: PROTOCOL_VERSION, k: 's', n: this.#nonce }
+    this.#events.trace?.(traceEntry('send', this.#channel, syn))
+    this.#link.announce(syn)
   }
 
-  private announce(): void {
-    this.sendSyn()
+  #announce(): void {
+    this.#sendSyn()
     // Your trace sink may have closed the connection on this SYN: no retry may outlive stop().
-    if (this.stopped) return
-    this.retryTimer = setTimeout(() => {
-      this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_MS)
-      this.announce()
-    }, this.retryDelay)
+    if (this.#stopped) return
+    this.#retryTimer = setTimeout(() => {
+      this.#retryDelay = Math.min(this.#retryDelay * 2, MAX_RETRY_MS)
+      this.#announce()
+    }, this.#retryDelay)
   }
 
-  private clearRetry(): void {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer)
-    this.retryTimer = undefined
+  #clearRetry(): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
   }
 
-  private receive(data: unknown, ports: readonly MessagePort[]): void {
-    if (this.stopped) return
+  #receive(data: unknown, ports: readonly MessagePort[]): void {
+    if (this.#stopped) return
     const parsed = parseLinkMessage(data)
     if (!parsed.ok) {
-      this.events.onRejected({ reason: parsed.reason, detail: parsed.detail })
+      this.#events.onRejected({ reason: parsed.reason, detail: parsed.detail })
       if (parsed.reason === 'version') {
         // Make sure the peer sees our version too, so both sides fail clearly.
-        this.sendSyn()
+        this.#sendSyn()
         this.stop()
-        this.events.onFailure(
+        this.#events.onFailure(
           new HandshakeError(`${parsed.detail}; load the same major version of portcullis on both sides`),
         )
       }
       return
     }
     const message = parsed.message
-    this.events.trace?.(traceEntry('receive', this.channel, message))
+    this.#events.trace?.(traceEntry('receive', this.#channel, message))
     // Your trace sink may have closed the connection on this message: an
     // offer made now would be a port left listening that stop() never closes.
-    if (this.stopped) return
-    if (message.k === 's') this.onSyn(message)
-    else this.onAck(message, ports[0])
+    if (this.#stopped) return
+    if (message.k === 's') this.#onSyn(message)
+    else this.#onAck(message, ports[0])
   }
 
-  private onSyn(syn: Syn): void {
+  #onSyn(syn: Syn): void {
     const peer = syn.n
-    if (peer === this.nonce || peer === this.sessionPeerNonce || this.answered.has(peer)) return
-    remember(this.answered, peer)
-    if (this.nonce > peer) this.offerPort(peer)
-    else this.sendSyn()
+    if (peer === this.#nonce || peer === this.#sessionPeerNonce || this.#answered.has(peer)) return
+    remember(this.#answered, peer)
+    if (this.#nonce > peer) this.#offerPort(peer)
+    else this.#sendSyn()
   }
 
-  private offerPort(followerNonce: string): void {
+  #offerPort(followerNonce: string): void {
     const { local, remote } = openPrivateChannel()
-    if (this.offered.size >= MAX_REMEMBERED) {
-      const [oldest, offer] = this.offered.entries().next().value as [string, Transport]
+    if (this.#offered.size >= MAX_REMEMBERED) {
+      const [oldest, offer] = this.#offered.entries().next().value as [string, Transport]
       // Its follower may have adopted it already (its fin still in flight).
       retire(offer, 'closed')
-      this.offered.delete(oldest)
+      this.#offered.delete(oldest)
     }
-    this.offered.set(followerNonce, local)
+    this.#offered.set(followerNonce, local)
     local.listen((data) => {
       const fin = data as { k?: unknown } | null
       if (typeof fin !== 'object' || fin === null || fin.k !== 'f') return
-      this.events.trace?.(traceEntry('receive', this.channel, { k: 'f' }))
-      this.offered.delete(followerNonce)
-      this.established(local, followerNonce)
+      this.#events.trace?.(traceEntry('receive', this.#channel, { k: 'f' }))
+      this.#offered.delete(followerNonce)
+      this.#established(local, followerNonce)
     })
-    const ack: Ack = { pc: PROTOCOL_VERSION, k: 'a', n: followerNonce, l: this.nonce, c: this.channel }
-    this.events.trace?.(traceEntry('send', this.channel, ack))
-    this.link.post(ack, [remote])
+    const ack: Ack = { pc: PROTOCOL_VERSION, k: 'a', n: followerNonce, l: this.#nonce, c: this.#channel }
+    this.#events.trace?.(traceEntry('send', this.#channel, ack))
+    this.#link.post(ack, [remote])
   }
 
-  private onAck(ack: Ack, port: MessagePort | undefined): void {
+  #onAck(ack: Ack, port: MessagePort | undefined): void {
     if (port === undefined) {
-      this.events.onRejected({ reason: 'schema', detail: 'handshake ACK without a port' })
+      this.#events.onRejected({ reason: 'schema', detail: 'handshake ACK without a port' })
       return
     }
     // Every connection in this window sees every ACK: one for another nonce belongs to
     // another connection, which may adopt this very port, so it is left alone.
-    if (ack.n !== this.nonce || ack.l === this.sessionPeerNonce) return
+    if (ack.n !== this.#nonce || ack.l === this.#sessionPeerNonce) return
     // Addressed to us by a connection on another channel between the same windows.
-    if (ack.c !== this.channel) {
+    if (ack.c !== this.#channel) {
       port.close()
       return
     }
     const session = sessionTransport(port)
     const fin = { k: 'f' }
-    this.events.trace?.(traceEntry('send', this.channel, fin))
+    this.#events.trace?.(traceEntry('send', this.#channel, fin))
     session.post(fin)
-    this.established(session, ack.l)
+    this.#established(session, ack.l)
   }
 
-  private established(session: Transport, peerNonce: string): void {
-    this.clearRetry()
-    this.sessionPeerNonce = peerNonce
+  #established(session: Transport, peerNonce: string): void {
+    this.#clearRetry()
+    this.#sessionPeerNonce = peerNonce
     // A second connection on our channel in the peer window may have adopted
     // another offer and sent its fin: it is told, so it closes (peer-closed)
     // instead of staying open on a port nobody reads.
-    this.closeOffers('closed')
-    this.events.onSession(session, peerNonce)
+    this.#closeOffers('closed')
+    this.#events.onSession(session, peerNonce)
   }
 }
 

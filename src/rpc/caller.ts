@@ -64,30 +64,33 @@ const now = (): number => (typeof performance === 'undefined' ? Date.now() : per
  * the usual single default timeout a call never has to touch it.
  */
 export class Caller {
-  private readonly pending = new Map<string, PendingCall>()
+  readonly #outputs: Readonly<Record<string, StandardSchemaV1>>
+  readonly #defaultTimeout: number
+  readonly #limits: Limits
+  readonly #pending = new Map<string, PendingCall>()
   // Ids that timed out or were aborted: a late reply to one is expected, not an attack.
-  private readonly expired = new Set<string>()
-  private send: Send | undefined
+  readonly #expired = new Set<string>()
+  #send: Send | undefined
   // Takes a call back out of the session's batch while it is still queued this turn.
-  private unqueue: ((message: object) => boolean) | undefined
+  #unqueue: ((message: object) => boolean) | undefined
   // 60 random bits are far beyond guessing, and a shorter id is cheaper to clone on every message.
-  private readonly idPrefix = nanoid(10)
-  private nextId = 0
-  private timer: ReturnType<typeof setTimeout> | undefined
-  private timerAt = Number.POSITIVE_INFINITY
+  readonly #idPrefix = nanoid(10)
+  #nextId = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #timerAt = Number.POSITIVE_INFINITY
   // Set by rejectAll(): the connection is over, and no timer may be set again
   // (a trace sink that closes the connection during a sweep would otherwise leave one).
-  private over = false
+  #over = false
 
-  constructor(
-    private readonly outputs: Readonly<Record<string, StandardSchemaV1>>,
-    private readonly defaultTimeout: number,
-    private readonly limits: Limits,
-  ) {}
+  constructor(outputs: Readonly<Record<string, StandardSchemaV1>>, defaultTimeout: number, limits: Limits) {
+    this.#outputs = outputs
+    this.#defaultTimeout = defaultTimeout
+    this.#limits = limits
+  }
 
   /** Number of calls waiting for a reply or for a session. */
   get size(): number {
-    return this.pending.size
+    return this.#pending.size
   }
 
   call(
@@ -102,11 +105,11 @@ export class Caller {
         new AbortError(`call to "${method}" was aborted before it was sent`, { cause: signal.reason }),
       )
     }
-    const bytes = measure(args, this.limits)
+    const bytes = measure(args, this.#limits)
     if (typeof bytes === 'string') {
       return Promise.reject(new LimitError(`arguments of "${method}" were not sent: ${bytes}`))
     }
-    const timeout = options?.timeout ?? this.defaultTimeout
+    const timeout = options?.timeout ?? this.#defaultTimeout
     if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout <= 0) {
       return Promise.reject(
         new TypeError(
@@ -114,7 +117,7 @@ export class Caller {
         ),
       )
     }
-    const id = this.idPrefix + (this.nextId++).toString(36)
+    const id = this.#idPrefix + (this.#nextId++).toString(36)
     const deadline = now() + timeout
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
@@ -131,22 +134,22 @@ export class Caller {
         checking: false,
         bytes,
       }
-      if (deadline < this.timerAt) this.schedule(deadline)
+      if (deadline < this.#timerAt) this.#schedule(deadline)
       if (signal) {
         call.onAbort = () =>
-          this.fail(id, new AbortError(`call to "${method}" was aborted`, { cause: signal.reason }), true)
+          this.#fail(id, new AbortError(`call to "${method}" was aborted`, { cause: signal.reason }), true)
         signal.addEventListener('abort', call.onAbort, { once: true })
       }
-      this.pending.set(id, call)
-      if (this.send) this.transmit(call, this.send)
+      this.#pending.set(id, call)
+      if (this.#send) this.#transmit(call, this.#send)
     })
   }
 
   /** A session opened: send every call that was waiting for one. */
   attach(send: Send, unqueue?: (message: object) => boolean): void {
-    this.send = send
-    this.unqueue = unqueue
-    for (const call of this.pending.values()) if (!call.sent) this.transmit(call, send)
+    this.#send = send
+    this.#unqueue = unqueue
+    for (const call of this.#pending.values()) if (!call.sent) this.#transmit(call, send)
   }
 
   /**
@@ -155,45 +158,45 @@ export class Caller {
    * sent keep waiting.
    */
   detach(error: Error): void {
-    this.send = undefined
-    for (const [id, call] of this.pending) {
+    this.#send = undefined
+    for (const [id, call] of this.#pending) {
       if (!call.sent) continue
-      this.unqueue?.(call.message)
-      this.fail(id, error, false)
+      this.#unqueue?.(call.message)
+      this.#fail(id, error, false)
     }
-    this.unqueue = undefined
+    this.#unqueue = undefined
   }
 
   /** The connection ended: every call rejects, and the timer goes. */
   rejectAll(error: Error): void {
-    this.over = true
-    this.send = undefined
-    for (const id of [...this.pending.keys()]) this.fail(id, error, false)
-    this.expired.clear()
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.timerAt = Number.POSITIVE_INFINITY
+    this.#over = true
+    this.#send = undefined
+    for (const id of [...this.#pending.keys()]) this.#fail(id, error, false)
+    this.#expired.clear()
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
   }
 
-  private schedule(deadline: number): void {
-    if (this.over) return
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timerAt = deadline
-    this.timer = setTimeout(() => this.sweep(), Math.min(Math.max(0, deadline - now()), MAX_DELAY))
+  #schedule(deadline: number): void {
+    if (this.#over) return
+    if (this.#timer !== undefined) clearTimeout(this.#timer)
+    this.#timerAt = deadline
+    this.#timer = setTimeout(() => this.#sweep(), Math.min(Math.max(0, deadline - now()), MAX_DELAY))
   }
 
   // Fails every call past its deadline and sets the timer for the next one.
-  private sweep(): void {
-    this.timer = undefined
-    this.timerAt = Number.POSITIVE_INFINITY
+  #sweep(): void {
+    this.#timer = undefined
+    this.#timerAt = Number.POSITIVE_INFINITY
     const at = now()
     let next = Number.POSITIVE_INFINITY
-    for (const [id, call] of this.pending) {
+    for (const [id, call] of this.#pending) {
       if (call.deadline <= at) {
-        this.fail(id, new TimeoutError(`call to "${call.method}" timed out after ${call.timeout} ms`), true)
+        this.#fail(id, new TimeoutError(`call to "${call.method}" timed out after ${call.timeout} ms`), true)
       } else if (call.deadline < next) next = call.deadline
     }
-    if (next !== Number.POSITIVE_INFINITY) this.schedule(next)
+    if (next !== Number.POSITIVE_INFINITY) this.#schedule(next)
   }
 
   /**
@@ -202,54 +205,54 @@ export class Caller {
    */
   settle(reply: ResultMessage | FailureMessage): boolean {
     const { i: id } = reply
-    const call = this.pending.get(id)
+    const call = this.#pending.get(id)
     if (call === undefined || !call.sent || call.checking) {
-      if (!this.expired.delete(id)) return false
+      if (!this.#expired.delete(id)) return false
       return true
     }
     if (reply.k === 'e') {
-      this.forget(id, call)
+      this.#forget(id, call)
       call.reject(decodeError(reply.e, call.method))
       return true
     }
-    const schema = this.outputs[call.method]
+    const schema = this.#outputs[call.method]
     const checked = schema === undefined ? ({ ok: true, value: reply.v } as const) : validate(schema, reply.v)
     if (!(checked instanceof Promise)) {
-      this.forget(id, call)
-      this.finish(call, checked)
+      this.#forget(id, call)
+      this.#finish(call, checked)
       return true
     }
     call.checking = true
     checked.then((c) => {
       // It timed out, was aborted or the connection closed while its result was checked.
-      if (this.pending.get(id) !== call) return
-      this.forget(id, call)
-      this.finish(call, c)
+      if (this.#pending.get(id) !== call) return
+      this.#forget(id, call)
+      this.#finish(call, c)
     })
     return true
   }
 
   /** A reply for `id` arrived but could not be accepted (too big, too deep): the call fails with `error`. */
   refuse(id: string, error: Error): boolean {
-    const call = this.pending.get(id)
+    const call = this.#pending.get(id)
     // A duplicate reply to a call whose first reply is being checked is not this call's to settle.
-    if (call === undefined || !call.sent || call.checking) return this.expired.delete(id)
-    this.forget(id, call)
+    if (call === undefined || !call.sent || call.checking) return this.#expired.delete(id)
+    this.#forget(id, call)
     call.reject(error)
     return true
   }
 
-  private finish(call: PendingCall, checked: Checked): void {
+  #finish(call: PendingCall, checked: Checked): void {
     if (checked.ok) call.resolve(checked.value)
     else call.reject(new ValidationError('result', call.method, checked.issues, 'local'))
   }
 
-  private transmit(call: PendingCall, send: Send): void {
+  #transmit(call: PendingCall, send: Send): void {
     call.sent = true
     try {
-      send(call.message, call.transfer, this.unsent, call.bytes)
+      send(call.message, call.transfer, this.#unsent, call.bytes)
     } catch (error) {
-      this.unsent(error, call.message)
+      this.#unsent(error, call.message)
       return
     }
     // Marked with transfer() and now on its way: the marks are spent.
@@ -257,30 +260,30 @@ export class Caller {
   }
 
   // DataCloneError and the like: the call rejects with it, nothing stays pending.
-  private readonly unsent: Unsent = (error, message) => {
+  readonly #unsent: Unsent = (error, message) => {
     const id = (message as CallMessage).i
-    const call = this.pending.get(id)
+    const call = this.#pending.get(id)
     if (call === undefined || call.message !== message) return
-    this.forget(id, call)
+    this.#forget(id, call)
     call.reject(error)
   }
 
-  private fail(id: string, error: Error, expire: boolean): void {
-    const call = this.pending.get(id)
+  #fail(id: string, error: Error, expire: boolean): void {
+    const call = this.#pending.get(id)
     if (call === undefined) return
-    this.forget(id, call)
+    this.#forget(id, call)
     call.reject(error)
     // Still queued in this turn's batch: taken back, the peer never hears of it.
-    if (expire && call.sent && !this.unqueue?.(call.message)) {
-      if (this.expired.size >= MAX_EXPIRED) this.expired.delete(this.expired.values().next().value as string)
-      this.expired.add(id)
+    if (expire && call.sent && !this.#unqueue?.(call.message)) {
+      if (this.#expired.size >= MAX_EXPIRED) this.#expired.delete(this.#expired.values().next().value as string)
+      this.#expired.add(id)
       // Tell the peer, so its handler's signal fires and it can stop working.
-      this.send?.({ k: 'q', i: id })
+      this.#send?.({ k: 'q', i: id })
     }
   }
 
-  private forget(id: string, call: PendingCall): void {
-    this.pending.delete(id)
+  #forget(id: string, call: PendingCall): void {
+    this.#pending.delete(id)
     if (call.onAbort && call.signal) call.signal.removeEventListener('abort', call.onAbort)
   }
 }

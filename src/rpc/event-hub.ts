@@ -8,19 +8,21 @@ type Listener = (payload: any) => void
  * listener sees it; events the contract does not declare are dropped.
  */
 export class EventHub {
-  private readonly listeners: Record<string, Set<Listener>> = Object.create(null)
-  private cleared = false
+  readonly #schemas: Readonly<Record<string, StandardSchemaV1>>
+  readonly #onRejected: RejectionSink
+  readonly #listeners: Record<string, Set<Listener>> = Object.create(null)
+  #cleared = false
 
-  constructor(
-    private readonly schemas: Readonly<Record<string, StandardSchemaV1>>,
-    private readonly onRejected: RejectionSink,
-  ) {}
+  constructor(schemas: Readonly<Record<string, StandardSchemaV1>>, onRejected: RejectionSink) {
+    this.#schemas = schemas
+    this.#onRejected = onRejected
+  }
 
   on(name: string, listener: Listener): () => void {
-    if (!Object.hasOwn(this.schemas, name)) {
+    if (!Object.hasOwn(this.#schemas, name)) {
       throw new TypeError(`on("${name}"): the remote contract declares no such event`)
     }
-    const set = (this.listeners[name] ??= new Set())
+    const set = (this.#listeners[name] ??= new Set())
     set.add(listener)
     return () => {
       set.delete(listener)
@@ -28,30 +30,30 @@ export class EventHub {
   }
 
   deliver(name: string, payload: unknown): void {
-    if (!Object.hasOwn(this.schemas, name)) {
-      this.onRejected({ reason: 'schema', detail: `undeclared event "${name}"` })
+    if (!Object.hasOwn(this.#schemas, name)) {
+      this.#onRejected({ reason: 'schema', detail: `undeclared event "${name}"` })
       return
     }
-    const checked = validate(this.schemas[name] as StandardSchemaV1, payload)
-    if (checked instanceof Promise) checked.then((c) => this.dispatch(name, c))
-    else this.dispatch(name, checked)
+    const checked = validate(this.#schemas[name] as StandardSchemaV1, payload)
+    if (checked instanceof Promise) checked.then((c) => this.#dispatch(name, c))
+    else this.#dispatch(name, checked)
   }
 
   /** Removes every listener, for good: the connection closed. */
   clear(): void {
-    this.cleared = true
-    for (const name of Object.keys(this.listeners)) delete this.listeners[name]
+    this.#cleared = true
+    for (const name of Object.keys(this.#listeners)) delete this.#listeners[name]
   }
 
-  private dispatch(name: string, checked: Checked): void {
+  #dispatch(name: string, checked: Checked): void {
     // An asynchronous schema may answer after close(): nothing reaches your hooks after that.
-    if (this.cleared) return
+    if (this.#cleared) return
     if (!checked.ok) {
       const issue = checked.issues[0]
-      this.onRejected({ reason: 'schema', detail: `event "${name}": ${issue ? issue.message : 'invalid payload'}` })
+      this.#onRejected({ reason: 'schema', detail: `event "${name}": ${issue ? issue.message : 'invalid payload'}` })
       return
     }
-    const set = this.listeners[name]
+    const set = this.#listeners[name]
     if (set === undefined) return
     for (const listener of [...set]) {
       try {

@@ -27,9 +27,11 @@ export interface SessionOptions {
  * ends this session and opens another; calls never cross between them.
  */
 export class Session {
-  private readonly responder: Responder | undefined
-  private readonly batch: Batch
-  private ended = false
+  readonly #port: Transport
+  readonly #options: SessionOptions
+  readonly #responder: Responder | undefined
+  readonly #batch: Batch
+  #ended = false
   /**
    * Sends one session message. With `onUnsent`, the message joins this
    * turn's batch and a failed post is reported there; without, it goes at
@@ -37,13 +39,12 @@ export class Session {
    */
   readonly send: Send
 
-  constructor(
-    private readonly port: Transport,
-    private readonly options: SessionOptions,
-  ) {
+  constructor(port: Transport, options: SessionOptions) {
+    this.#port = port
+    this.#options = options
     const trace = options.trace
     const batch = new Batch(port, options.limits.maxBytes)
-    this.batch = batch
+    this.#batch = batch
     const post = (message: object, transfer?: Transferable[], onUnsent?: Unsent, bytes = 0): void => {
       if (onUnsent) batch.queue(message, transfer, onUnsent, bytes)
       else batch.postNow(message, transfer)
@@ -54,8 +55,8 @@ export class Session {
           post(message, transfer, onUnsent, bytes)
         }
       : post
-    this.responder = options.responder(this.send)
-    port.listen((data) => this.receive(data))
+    this.#responder = options.responder(this.send)
+    port.listen((data) => this.#receive(data))
     options.caller.attach(this.send, (message) => batch.unqueue(message))
   }
 
@@ -64,25 +65,25 @@ export class Session {
    * fire. With `dropQueued`, what this turn queued is not sent.
    */
   end(error: Error, notifyPeer: 'closed' | 'unload' | false, dropQueued = false): void {
-    if (this.ended) return
-    this.ended = true
-    if (dropQueued) this.batch.drop()
+    if (this.#ended) return
+    this.#ended = true
+    if (dropQueued) this.#batch.drop()
     // Before the batch goes: the calls it still holds are taken back, not posted to a peer told to close.
-    this.options.caller.detach(error)
+    this.#options.caller.detach(error)
     if (notifyPeer) this.send({ k: 'x', r: notifyPeer })
-    this.batch.close()
-    this.responder?.dispose()
-    this.port.close()
+    this.#batch.close()
+    this.#responder?.dispose()
+    this.#port.close()
   }
 
-  private receive(data: unknown): void {
-    const { maxBytes } = this.options.limits
+  #receive(data: unknown): void {
+    const { maxBytes } = this.#options.limits
     if (!Array.isArray(data)) {
-      this.receiveOne(data, maxBytes)
+      this.#receiveOne(data, maxBytes)
       return
     }
     if (!isBatch(data)) {
-      this.options.onRejected({ reason: 'schema', detail: `malformed batch of ${data.length} messages` })
+      this.#options.onRejected({ reason: 'schema', detail: `malformed batch of ${data.length} messages` })
       return
     }
     // One post is one task, so its messages share one budget (see Batch):
@@ -90,7 +91,7 @@ export class Session {
     let left = maxBytes
     for (const item of data) {
       try {
-        left -= this.receiveOne(item, left)
+        left -= this.#receiveOne(item, left)
       } catch (error) {
         // Your trace sink or onRejected hook threw: the rest of the batch
         // still arrives, and the error is rethrown outside, as it would be
@@ -103,9 +104,9 @@ export class Session {
   }
 
   /** Reads one message within `budget` bytes; returns what its payload cost. */
-  private receiveOne(data: unknown, budget: number): number {
-    if (this.ended) return 0
-    const { options } = this
+  #receiveOne(data: unknown, budget: number): number {
+    if (this.#ended) return 0
+    const options = this.#options
     if (data === null) {
       // Chromium delivers a structure nested deeper than it can clone as null.
       options.onRejected({
@@ -122,7 +123,7 @@ export class Session {
     const bytes = measure(payloadOf(data), whole ? limits : { maxBytes: budget, maxDepth: limits.maxDepth })
     if (typeof bytes === 'string') {
       const why = whole ? bytes : `${bytes} left of the ${limits.maxBytes} one post may carry`
-      this.refuseOversize(data, why)
+      this.#refuseOversize(data, why)
       return budget
     }
     const message = parseSessionMessage(data)
@@ -131,13 +132,13 @@ export class Session {
       return bytes
     }
     options.trace?.(traceEntry('receive', options.channel, message))
-    this.dispatch(message)
+    this.#dispatch(message)
     return bytes
   }
 
   /** Answers what can be answered of an oversize message: a call with LimitError, a reply by failing its call. */
-  private refuseOversize(data: unknown, excess: string): void {
-    const { options } = this
+  #refuseOversize(data: unknown, excess: string): void {
+    const options = this.#options
     const head = parseSessionHeader(data)
     options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[head?.k ?? ''] ?? 'malformed'} message)` })
     if (head === undefined || head.i === undefined) return
@@ -150,16 +151,16 @@ export class Session {
     }
   }
 
-  private dispatch(message: SessionMessage): void {
-    const { options } = this
+  #dispatch(message: SessionMessage): void {
+    const options = this.#options
     switch (message.k) {
       case 'c':
-        if (this.responder?.isRunning(message.i)) {
+        if (this.#responder?.isRunning(message.i)) {
           // A second call under a running call's id: answering it would settle the first.
           options.onRejected({ reason: 'unknown-id', detail: `call ${message.i} is already running` })
           return
         }
-        if (!this.responder?.handle(message)) {
+        if (!this.#responder?.handle(message)) {
           options.onRejected({ reason: 'unknown-method', detail: `no handler for "${message.m}"` })
           this.send({
             k: 'e',
@@ -174,7 +175,7 @@ export class Session {
           options.onRejected({ reason: 'unknown-id', detail: `reply to unknown call ${message.i}` })
         return
       case 'q':
-        this.responder?.abort(message.i)
+        this.#responder?.abort(message.i)
         return
       case 'v':
         options.events.deliver(message.m, message.d)

@@ -8,26 +8,28 @@ const NO_TRANSFER: Transferable[] = []
  * capability: only its holder can post into it, so there is no origin to check.
  */
 export class EndpointTransport implements Transport {
-  private receiver: Receiver | undefined
-  private closed = false
-  private readonly onMessage = (event: MessageEvent): void => {
+  readonly #endpoint: Endpoint
+  readonly #ownsEndpoint: boolean
+  readonly #carriesPorts: boolean
+  #receiver: Receiver | undefined
+  #closed = false
+  readonly #onMessage = (event: MessageEvent): void => {
     // Reading `event.ports` allocates; the session port never carries any.
-    this.receiver?.(event.data, this.carriesPorts ? (event.ports ?? NO_PORTS) : NO_PORTS)
+    this.#receiver?.(event.data, this.#carriesPorts ? (event.ports ?? NO_PORTS) : NO_PORTS)
   }
 
-  constructor(
-    private readonly endpoint: Endpoint,
-    private readonly ownsEndpoint = false,
-    private readonly carriesPorts = true,
-  ) {
-    endpoint.addEventListener('message', this.onMessage)
+  constructor(endpoint: Endpoint, ownsEndpoint = false, carriesPorts = true) {
+    this.#endpoint = endpoint
+    this.#ownsEndpoint = ownsEndpoint
+    this.#carriesPorts = carriesPorts
+    endpoint.addEventListener('message', this.#onMessage)
     endpoint.start?.()
   }
 
   post(data: unknown, transfer?: Transferable[]): void {
-    if (this.closed) return
+    if (this.#closed) return
     // Most messages transfer nothing: share one empty list rather than allocate one each time.
-    this.endpoint.postMessage(data, transfer ?? NO_TRANSFER)
+    this.#endpoint.postMessage(data, transfer ?? NO_TRANSFER)
   }
 
   announce(data: unknown): void {
@@ -35,15 +37,15 @@ export class EndpointTransport implements Transport {
   }
 
   listen(receiver: Receiver): void {
-    this.receiver = receiver
+    this.#receiver = receiver
   }
 
   close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.receiver = undefined
-    this.endpoint.removeEventListener('message', this.onMessage)
-    if (this.ownsEndpoint) this.endpoint.close?.()
+    if (this.#closed) return
+    this.#closed = true
+    this.#receiver = undefined
+    this.#endpoint.removeEventListener('message', this.#onMessage)
+    if (this.#ownsEndpoint) this.#endpoint.close?.()
   }
 }
 

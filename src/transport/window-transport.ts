@@ -13,66 +13,74 @@ const OPAQUE = 'null'
  * checked in that order and before `event.data` is read.
  */
 export class WindowTransport implements Transport {
-  private receiver: Receiver | undefined
-  private pinnedOrigin: string | undefined
-  private closed = false
-  private readonly onMessage = (event: MessageEvent): void => {
+  readonly #peer: Window
+  readonly #allowed: AllowedOrigins
+  readonly #onRejected: RejectionSink
+  readonly #host: Window
+  #receiver: Receiver | undefined
+  #pinnedOrigin: string | undefined
+  #closed = false
+  readonly #onMessage = (event: MessageEvent): void => {
     const origin = event.origin
-    if (!this.allowed.allows(origin)) {
+    if (!this.#allowed.allows(origin)) {
       // Comparing the source is cheap and still leaves event.data untouched.
-      this.onRejected(
-        event.source === this.peer ? { reason: 'origin', origin, fromPeer: true } : { reason: 'origin', origin },
+      this.#onRejected(
+        event.source === this.#peer ? { reason: 'origin', origin, fromPeer: true } : { reason: 'origin', origin },
       )
       return
     }
-    if (event.source !== this.peer) {
-      this.onRejected({ reason: 'source', origin })
+    if (event.source !== this.#peer) {
+      this.#onRejected({ reason: 'source', origin })
       return
     }
-    this.pinnedOrigin = origin
-    this.receiver?.(event.data, event.ports ?? NO_PORTS)
+    this.#pinnedOrigin = origin
+    this.#receiver?.(event.data, event.ports ?? NO_PORTS)
   }
 
   constructor(
-    private readonly peer: Window,
-    private readonly allowed: AllowedOrigins,
-    private readonly onRejected: RejectionSink,
-    private readonly host: Window = globalThis as unknown as Window,
+    peer: Window,
+    allowed: AllowedOrigins,
+    onRejected: RejectionSink,
+    host: Window = globalThis as unknown as Window,
   ) {
-    host.addEventListener('message', this.onMessage)
+    this.#peer = peer
+    this.#allowed = allowed
+    this.#onRejected = onRejected
+    this.#host = host
+    host.addEventListener('message', this.#onMessage)
   }
 
   /** The origin of the last accepted message, or the sole allowed origin. */
   get peerOrigin(): string | undefined {
-    return this.pinnedOrigin ?? this.allowed.soleOrigin
+    return this.#pinnedOrigin ?? this.#allowed.soleOrigin
   }
 
   /** True when the peer last spoke from an opaque origin: any document in that window could be it. */
   get peerIsOpaque(): boolean {
-    return this.pinnedOrigin === OPAQUE
+    return this.#pinnedOrigin === OPAQUE
   }
 
   post(data: unknown, transfer: Transferable[] = []): void {
     const origin = this.peerOrigin
-    if (this.closed || origin === undefined) return
-    this.peer.postMessage(data, origin === OPAQUE ? '*' : origin, transfer)
+    if (this.#closed || origin === undefined) return
+    this.#peer.postMessage(data, origin === OPAQUE ? '*' : origin, transfer)
   }
 
   announce(data: unknown): void {
-    if (this.closed) return
+    if (this.#closed) return
     const origin = this.peerOrigin
     // The SYN: a nonce and a version, nothing else; see DESIGN.md.
-    this.peer.postMessage(data, origin === undefined || origin === OPAQUE ? '*' : origin)
+    this.#peer.postMessage(data, origin === undefined || origin === OPAQUE ? '*' : origin)
   }
 
   listen(receiver: Receiver): void {
-    this.receiver = receiver
+    this.#receiver = receiver
   }
 
   close(): void {
-    if (this.closed) return
-    this.closed = true
-    this.receiver = undefined
-    this.host.removeEventListener('message', this.onMessage)
+    if (this.#closed) return
+    this.#closed = true
+    this.#receiver = undefined
+    this.#host.removeEventListener('message', this.#onMessage)
   }
 }

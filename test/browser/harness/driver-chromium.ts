@@ -48,11 +48,16 @@ function wrapPage(page: Page): PageHandle {
     },
     frameAt(selector) {
       return context(async () => {
-        const element = await page.$(selector)
-        const frame = await element?.contentFrame()
-        await element?.dispose()
-        if (!frame) throw new Error(`no frame at ${selector}`)
-        return frame
+        // As for frame(): while its document is swapped the element may have no frame.
+        const deadline = Date.now() + 5000
+        for (;;) {
+          const element = await page.$(selector)
+          const frame = await element?.contentFrame()
+          await element?.dispose()
+          if (frame) return frame
+          if (Date.now() > deadline) throw new Error(`no frame at ${selector}`)
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
       })
     },
     recordConsole() {

@@ -313,8 +313,9 @@ describe('navigations of the peer', () => {
     )
     await connectTo(page, 'child', "document.getElementById('child')", { allow: [B] })
     // Two navigations right after connect()'s first SYN. The first page keeps the
-    // frame until the third commits, so it may still connect (and its 'load' may be
-    // the one heard below): what matters is that the connection ends with the third.
+    // frame until a later one commits, so it may still connect (and its 'load' may
+    // be the one heard below): what matters is that the connection ends with the
+    // page the frame shows.
     await page.evaluate(
       ({ second, third }) =>
         new Promise<void>((resolve) => {
@@ -327,15 +328,25 @@ describe('navigations of the peer', () => {
         }),
       { second: peer(B, { label: 'second' }), third: peer(B, { label: 'third' }) },
     )
-    await page
-      .frame('child')
-      .waitFor(
-        () =>
-          new URLSearchParams(location.search).get('label') === 'third' &&
-          (globalThis as any).t?.conn?.state === 'open',
-      )
-    await page.waitFor(() => (globalThis as any).conns.child.state === 'open')
-    expect(await call(page, 'child', 'whoami')).toEqual({ ok: true, value: 'third' })
+    // The browsers sometimes drop the third navigation (seen in Chromium and
+    // WebKit under load: the frame stays on 'second'), so the test reads which
+    // page the frame shows and asks that the connection talks to that page, not
+    // to a stale one. The frame is found through its element, with time to spare.
+    const frame = page.frameAt('#child')
+    // (null while the frame is between two pages)
+    const shown = () => frame.evaluate(() => new URLSearchParams(location.search).get('label')).catch(() => null)
+    let answered: unknown
+    let label: string | null = null
+    for (let attempt = 0; attempt < 3 && answered === undefined; attempt++) {
+      await frame.waitFor(() => (globalThis as any).t?.conn?.state === 'open', undefined, 20_000)
+      await page.waitFor(() => (globalThis as any).conns.child.state === 'open', undefined, 20_000)
+      label = await shown()
+      const reply = await call(page, 'child', 'whoami')
+      // A page that came in between: ask again once it is open.
+      if ((await shown()) === label) answered = reply
+    }
+    expect(['second', 'third']).toContain(label)
+    expect(answered).toEqual({ ok: true, value: label })
     const states: string[] = await page.evaluate(() => (globalThis as any).log.child.states)
     const allowed = ['open:handshake', 'reconnecting:peer-unloaded', 'reconnecting:peer-reloaded', 'open:peer-reloaded']
     expect(states.filter((s) => !allowed.includes(s))).toEqual([])

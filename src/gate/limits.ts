@@ -210,7 +210,10 @@ function walkSpecial(value: object, depth: number): boolean {
   } else if (tag === 'ImageBitmap') {
     spend((value as ImageBitmap).width * (value as ImageBitmap).height * 4)
   } else if (tag === 'Blob' || tag === 'File') {
-    spend((value as Blob).size)
+    // Structured clone copies a File's name and a Blob's type too: strings of
+    // any length beside bytes that may be none (an empty File, a long name).
+    const blob = value as File
+    spend(blob.size + blob.type.length + (blob.name?.length ?? 0))
   } else if (tag === 'Error' || value instanceof Error) {
     // (instanceof too: a DOMException is tagged as itself.) Copied even though
     // they are not enumerable; own enumerable data is walked after. The message

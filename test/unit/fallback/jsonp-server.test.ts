@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
+import vm from 'node:vm'
 import { describe, expect, it, vi } from 'vitest'
 import * as z from 'zod'
 import { defineContract } from '../../../src/contract.js'
@@ -146,6 +147,34 @@ describe('jsonpHandler: answers', () => {
     expect(body.startsWith(`/**/ typeof cb === 'function' && cb(JSON.parse("`)).toBe(true)
     expect(body.endsWith(`"));`)).toBe(true)
     expect(run(body)).toEqual([{ k: 'r', v: hostile }])
+  })
+
+  it('red team: a callback naming a code sink (eval, Function, setTimeout) is handed an object, never code', async () => {
+    // The callback name is the includer's to choose, and a JSONP reply is any page's to include:
+    // whatever global it names, its one argument is the parsed reply object, whose text form is
+    // "[object Object]", so no string of the payload is ever evaluated.
+    const payload = 'globalThis.pwned = 1'
+    for (const callback of ['eval', 'Function', 'setTimeout', 'setInterval', 'execScript']) {
+      const res = await get(query({ method: 'echo', args: JSON.stringify([payload]), callback }))
+      expect(res.status).toBe(200)
+      const seen: unknown[] = []
+      const sandbox = vm.createContext({ seen })
+      // The real eval of the sandbox, and string-evaluating stand-ins for the others.
+      vm.runInContext(
+        `for (const name of ['Function', 'setTimeout', 'setInterval', 'execScript']) globalThis[name] = (code) => (seen.push(typeof code), (0, eval)(String(code)))`,
+        sandbox,
+      )
+      // eval(object) returns the object; the others evaluate '[object Object]', a SyntaxError.
+      let threw: unknown
+      try {
+        vm.runInContext(res.body, sandbox)
+      } catch (error) {
+        threw = (error as Error).name
+      }
+      expect(vm.runInContext('globalThis.pwned', sandbox)).toBeUndefined()
+      expect(threw).toBe(callback === 'eval' ? undefined : 'SyntaxError')
+      expect(seen).toEqual(callback === 'eval' ? [] : ['object'])
+    }
   })
 
   it('scriptSafeJson is JSON that parses back to the same value', () => {

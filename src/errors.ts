@@ -38,6 +38,8 @@ export interface ValidationIssue {
   readonly message: string
 }
 
+const MAX_ISSUES = 100
+
 /** Which value failed its schema. */
 export type ValidationTarget = 'arguments' | 'result' | 'event'
 
@@ -45,6 +47,7 @@ export type ValidationTarget = 'arguments' | 'result' | 'event'
  * A value did not match its contract schema. `side` says which window found
  * it: `'local'` when this window checked, `'remote'` when the peer's check
  * did (of the arguments we sent, or of its own result before sending it).
+ * `issues` holds the schema's first 100 issues.
  */
 export class ValidationError extends PortcullisError {
   declare readonly code: 'VALIDATION'
@@ -62,7 +65,9 @@ export class ValidationError extends PortcullisError {
     const first = issues[0]
     const where = first && first.path.length > 0 ? ` at ${first.path.map(String).join('.')}` : ''
     super('VALIDATION', `invalid ${target} for "${method}"${where}: ${first ? first.message : 'rejected by schema'}`)
-    this.issues = issues
+    // A record of a million bad entries makes a million issues: kept whole,
+    // they would be copied again, sent back and refused as too big.
+    this.issues = issues.length > MAX_ISSUES ? issues.slice(0, MAX_ISSUES) : issues
     this.target = target
     this.side = side
     this.method = method

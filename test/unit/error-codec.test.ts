@@ -192,6 +192,22 @@ describe('encodeError', () => {
   })
 })
 
+describe('ValidationError: the first 100 issues', () => {
+  const many = Array.from({ length: 1000 }, (_, i) => ({ path: ['rows', i], message: 'Expected number' }))
+
+  it('keeps the first 100 of a schema with many issues, here and after the trip', () => {
+    const error = new ValidationError('arguments', 'save', many)
+    expect(error.issues).toHaveLength(100)
+    expect(error.issues[99]).toEqual({ path: ['rows', 99], message: 'Expected number' })
+    expect((roundTrip(error, false, 'save', true) as ValidationError).issues).toHaveLength(100)
+  })
+
+  it('keeps at most 100 of what a peer sends', () => {
+    const wire: WireError = { n: 'ValidationError', m: 'bad', c: 'VALIDATION', t: 'result', i: many }
+    expect((decodeError(wire, 'save') as ValidationError).issues).toHaveLength(100)
+  })
+})
+
 describe('decodeError', () => {
   it.each([
     ['an array', [1, 2]],

@@ -60,4 +60,26 @@ describe('the CommonJS build', () => {
       { k: 'e', e: { n: 'TimeoutError', m: 'the upstream service took too long', c: 'TIMEOUT' } },
     ])
   })
+
+  // The README promises `instanceof` across the two entries, in both formats.
+  it.each([
+    ['CommonJS', () => ({ core, fallback })],
+    [
+      'ESM',
+      async () => ({
+        core: (await import(/* @vite-ignore */ dist('index.js'))) as Core,
+        fallback: (await import(/* @vite-ignore */ dist('fallback/index.js'))) as Fallback,
+      }),
+    ],
+  ])('%s: an error made by portcullis/fallback is an instance of the classes of portcullis', async (_, load) => {
+    const { core, fallback } = await load()
+    const z = require('zod') as typeof import('zod')
+    const contract = core.defineContract({ methods: { f: { input: z.tuple([z.string()]), output: z.string() } } })
+    // Refused before any script is made: the document needs only a URL and a window.
+    const document = { baseURI: 'https://shop.example/', defaultView: {} } as unknown as Document
+    const remote = fallback.jsonpClient('https://api.example/rpc', contract, { document, maxUrlLength: 100 })
+    const error = await remote.f('x'.repeat(200)).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(core.LimitError)
+    expect(error).toBeInstanceOf(core.PortcullisError)
+  })
 })

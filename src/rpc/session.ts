@@ -143,6 +143,8 @@ export class Session {
     options.onRejected({ reason: 'limit', detail: `${excess} (${KIND_NAMES[head?.k ?? ''] ?? 'malformed'} message)` })
     if (head === undefined || head.i === undefined) return
     if (head.k === 'c' && head.m !== undefined) {
+      // Under a running call's id, as in dispatch: the refusal would settle the running call.
+      if (this.#responder?.isRunning(head.i)) return
       const error = new LimitError(`the peer refused the arguments of "${head.m}": ${excess}`)
       this.send({ k: 'e', i: head.i, e: encodeError(error, options.debug, true) })
     } else if (head.k === 'r' || head.k === 'e') {

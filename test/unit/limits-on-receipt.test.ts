@@ -100,6 +100,20 @@ describe('limits on receipt', () => {
     expect(a.posted.filter(Array.isArray).length).toBeGreaterThanOrEqual(3)
   })
 
+  it('an oversize call under the id of a running call is not answered: the answer would settle the running one (wire fuzz)', async () => {
+    let finish: (n: number) => void = () => {}
+    const { end, replies, rejections } = setup(tiny, () => new Promise<number>((resolve) => (finish = resolve)))
+    end.inject({ k: 'c', i: 'x', m: 'take', a: [['a']] })
+    end.inject({ k: 'c', i: 'x', m: 'take', a: [['x'.repeat(2000)]] })
+    expect(rejections.map((r) => r.reason)).toEqual(['limit'])
+    await turns(5)
+    expect(replies).toEqual([])
+    finish(7)
+    await until(() => replies.length === 1)
+    await turns(5)
+    expect(replies).toEqual([{ k: 'r', i: 'x', v: 7 }])
+  })
+
   it('a million empty strings as arguments never reach the schema or the handler', async () => {
     let got = -1
     const { end, replies } = setup(tiny, (list: string[]) => (got = list.length))

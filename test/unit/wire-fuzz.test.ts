@@ -40,7 +40,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import * as z from 'zod'
 import { ConnectionImpl } from '../../src/connection.js'
 import { defineContract } from '../../src/contract.js'
-import { PortcullisError, type ValidationError } from '../../src/errors.js'
+import { PortcullisError, type RemoteError, type ValidationError } from '../../src/errors.js'
 import { parseSessionMessage } from '../../src/protocol/envelope.js'
 import type { TraceEntry } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
@@ -944,9 +944,25 @@ async function runSequence(seed: number, length: number, reached: Reached): Prom
         case 'DISCONNECTED':
           check(aClosed || sessionsEnded > 0, `${c.label}: ${error.message}`)
           break
-        case 'REMOTE':
+        case 'REMOTE': {
           check(id !== undefined && sentE.has(id), `${c.label}: RemoteError though B sent no error for it`)
+          // What B sent is read defensively: strings, a plain record, a short chain of causes.
+          let cause: unknown = error
+          for (let depth = 0; cause !== undefined; depth++, cause = (cause as Error).cause) {
+            const e = cause as RemoteError
+            check(depth <= 5 && e instanceof PortcullisError, `${c.label}: cause ${depth} is ${describe(e)}`)
+            if (e.code !== 'REMOTE') continue
+            const proto = Object.getPrototypeOf(e.data)
+            check(
+              typeof e.remoteName === 'string' &&
+                typeof e.message === 'string' &&
+                (e.remoteStack === undefined || typeof e.remoteStack === 'string') &&
+                (proto === Object.prototype || proto === null),
+              `${c.label}: a RemoteError of ${describe({ n: e.remoteName, m: e.message, d: e.data })}`,
+            )
+          }
           break
+        }
         case 'VALIDATION': {
           const remote = (error as ValidationError).side === 'remote'
           check(id !== undefined && (remote ? sentE.has(id) : sentR.has(id)), `${c.label}: ${error.message}`)
@@ -959,6 +975,10 @@ async function runSequence(seed: number, length: number, reached: Reached): Prom
           check(false, `${c.label} rejected with ${error.code}: ${error.message}`)
       }
     }
+    check(
+      Object.keys(Object.prototype).length === 0 && !('polluted' in {}) && !('p' in {}),
+      'Object.prototype was polluted',
+    )
     // 7. Nothing left behind.
     check(conn.state === 'closed', `A is ${conn.state} after close()`)
     check(conn.caller.size === 0, 'calls left in the caller')

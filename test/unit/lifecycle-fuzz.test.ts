@@ -47,78 +47,13 @@ import type { TraceEntry } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import { WindowTransport } from '../../src/transport/window-transport.js'
+import { FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
 import { dispatchMessage, type FakeWindow, type Tracked, track, turns, useFakeTimers, windowPair } from './helpers.js'
 
 // Nonces and id prefixes from a seeded generator: which side leads a handshake is part of the sequence.
 const ids = vi.hoisted(() => ({ next: (_size?: number): string => '' }))
 vi.mock('nanoid', () => ({ nanoid: (size?: number) => ids.next(size) }))
 const ALPHABET = 'useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict'
-
-/**
- * A MessagePort whose deliveries are made in setImmediate order, one per
- * post, first in first out: Node's own ports deliver through libuv, at a
- * moment that varies from run to run, and a sequence must replay exactly.
- * Ports in the transfer list travel by reference; a closed port neither
- * sends nor receives; messages wait for start().
- */
-class FakePort {
-  other: FakePort | undefined
-  private closed = false
-  private started = false
-  private held: Array<{ data: unknown; ports: FakePort[] }> = []
-  private readonly listeners = new Set<(event: { data: unknown; ports: FakePort[] }) => void>()
-
-  // Not an EventTarget: jsdom's MessageEvent would hand the listener its own
-  // wrapper of one, without postMessage. Listeners are counted like the others.
-  addEventListener(_type: 'message', listener: (event: { data: unknown; ports: FakePort[] }) => void): void {
-    this.listeners.add(listener)
-  }
-
-  removeEventListener(_type: 'message', listener: (event: { data: unknown; ports: FakePort[] }) => void): void {
-    this.listeners.delete(listener)
-  }
-
-  postMessage(data: unknown, transfer: Transferable[] | { transfer?: Transferable[] } = []): void {
-    if (this.closed) return
-    const list = Array.isArray(transfer) ? transfer : (transfer.transfer ?? [])
-    const copy = structuredClone(data)
-    const ports = list.filter((t): t is FakePort & Transferable => t instanceof FakePort)
-    const target = this.other
-    setImmediate(() => target?.receive(copy, ports))
-  }
-
-  start(): void {
-    if (this.started) return
-    this.started = true
-    setImmediate(() => {
-      for (const message of this.held.splice(0)) this.deliver(message.data, message.ports)
-    })
-  }
-
-  close(): void {
-    this.closed = true
-    this.held = []
-  }
-
-  private receive(data: unknown, ports: FakePort[]): void {
-    if (this.closed) return
-    if (this.started) this.deliver(data, ports)
-    else this.held.push({ data, ports })
-  }
-
-  private deliver(data: unknown, ports: FakePort[]): void {
-    for (const listener of [...this.listeners]) if (!this.closed) listener({ data, ports })
-  }
-}
-
-class FakeChannel {
-  readonly port1 = new FakePort()
-  readonly port2 = new FakePort()
-  constructor() {
-    this.port1.other = this.port2
-    this.port2.other = this.port1
-  }
-}
 
 const PARENT = 'https://parent.example'
 const CHILD = 'https://child.example'
@@ -177,18 +112,6 @@ const api = defineContract({
   },
   events: { tick: z.object({ t: z.number(), from: z.number() }) },
 })
-
-/** mulberry32: a tiny PRNG, so every sequence replays from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * `port`: a MessageChannel, each connection a page of its own. `window`: two
@@ -389,6 +312,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
 
   const idRand = mulberry32(seed ^ 0x5eed)
   ids.next = (size = 21) => Array.from({ length: size }, () => ALPHABET[Math.floor(idRand() * 64)]).join('')
+  FakePort.all = [] // only wire-fuzz reads it: nothing kept from the sequences before
   vi.stubGlobal('MessageChannel', FakeChannel)
   vi.stubGlobal('MessagePort', FakePort)
   useFakeTimers()

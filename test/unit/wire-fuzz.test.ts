@@ -46,86 +46,12 @@ import type { TraceEntry } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import type { Rejection } from '../../src/transport/transport.js'
+import { FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
 import { type Tracked, track, turns, useFakeTimers } from './helpers.js'
 
 const ids = vi.hoisted(() => ({ next: (_size?: number): string => '' }))
 vi.mock('nanoid', () => ({ nanoid: (size?: number) => ids.next(size) }))
 const ALPHABET = 'useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict'
-
-/** A MessagePort delivering in setImmediate order (see lifecycle-fuzz.test.ts); `raw` skips the clone. */
-class FakePort {
-  other: FakePort | undefined
-  closed = false
-  private started = false
-  private held: Array<{ data: unknown; ports: FakePort[] }> = []
-  readonly listeners = new Set<(event: { data: unknown; ports: FakePort[] }) => void>()
-  static all: FakePort[] = []
-
-  constructor() {
-    FakePort.all.push(this)
-  }
-
-  addEventListener(_type: 'message', listener: (event: { data: unknown; ports: FakePort[] }) => void): void {
-    this.listeners.add(listener)
-  }
-
-  removeEventListener(_type: 'message', listener: (event: { data: unknown; ports: FakePort[] }) => void): void {
-    this.listeners.delete(listener)
-  }
-
-  postMessage(data: unknown, transfer: Transferable[] | { transfer?: Transferable[] } = [], raw = false): void {
-    if (this.closed) return
-    const list = Array.isArray(transfer) ? transfer : (transfer.transfer ?? [])
-    // jsdom's Blob does not survive Node's structuredClone: a browser would deliver it, so it travels as is.
-    const copy = raw ? data : structuredClone(data)
-    const ports = list.filter((t): t is FakePort & Transferable => t instanceof FakePort)
-    const target = this.other
-    setImmediate(() => target?.receive(copy, ports))
-  }
-
-  start(): void {
-    if (this.started) return
-    this.started = true
-    setImmediate(() => {
-      for (const message of this.held.splice(0)) this.deliver(message.data, message.ports)
-    })
-  }
-
-  close(): void {
-    this.closed = true
-    this.held = []
-  }
-
-  private receive(data: unknown, ports: FakePort[]): void {
-    if (this.closed) return
-    if (this.started) this.deliver(data, ports)
-    else this.held.push({ data, ports })
-  }
-
-  private deliver(data: unknown, ports: FakePort[]): void {
-    for (const listener of [...this.listeners]) if (!this.closed) listener({ data, ports })
-  }
-}
-
-class FakeChannel {
-  readonly port1 = new FakePort()
-  readonly port2 = new FakePort()
-  constructor() {
-    this.port1.other = this.port2
-    this.port2.other = this.port1
-  }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Checked 10 ms later on the fake clock: a reply can be duplicated, timed out or closed while it is checked. */
 function slowly<T>(schema: z.ZodType<T>): StandardSchemaV1<T, T> {

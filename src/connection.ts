@@ -9,7 +9,7 @@ import {
   TimeoutError,
 } from './errors.js'
 import { exceeds, type Limits } from './gate/limits.js'
-import { Handshake } from './protocol/handshake.js'
+import { closeWithNotice, Handshake } from './protocol/handshake.js'
 import { guardSink, type TraceSink } from './protocol/trace.js'
 import { createRemoteProxy } from './remote-proxy.js'
 import { Caller } from './rpc/caller.js'
@@ -107,14 +107,6 @@ const CAUSE_MESSAGES: Record<DisconnectReason, string> = {
   'peer-reloaded': 'the peer page reloaded',
   'origin-changed': 'the peer navigated to an origin that is not allowed',
   'page-hidden': 'this page was hidden (navigation or the back/forward cache)',
-}
-
-/** Turns down a session port the peer has already adopted: it hears the close notice. */
-function refuse(transport: Transport): void {
-  try {
-    transport.post({ k: 'x', r: 'closed' })
-  } catch {}
-  transport.close()
 }
 
 function disconnected(reason: DisconnectReason): DisconnectedError {
@@ -259,14 +251,14 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
 
   #openSession(transport: Transport): void {
     if (this.#currentState === 'closed') {
-      refuse(transport)
+      closeWithNotice(transport)
       return
     }
     if (this.#everOpened && this.#setup.lifecycle.opaquePeer?.()) {
       // Not the page we had a session with, whatever it claims: the peer
       // window now holds an opaque document, which could be anyone's. It is
       // told, so an honest one (a sandboxed widget that reloaded) stops at once.
-      refuse(transport)
+      closeWithNotice(transport)
       this.#shutdown('origin-changed', false)
       return
     }
@@ -279,7 +271,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     // holds the other end of this port, its handshake done: it is told, so it
     // closes instead of staying open on a port nobody reads.
     if (this.state === 'closed') {
-      refuse(transport)
+      closeWithNotice(transport)
       return
     }
     if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer)

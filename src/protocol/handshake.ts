@@ -21,12 +21,15 @@ const MAX_RETRY_MS = 1000
 // Bounds on what a chatty peer window can make us remember.
 const MAX_REMEMBERED = 64
 
-/** Closes an offered port, telling a follower that may have adopted it, so it does not stay open on it. */
-function retire(offer: Transport, reason: 'closed' | 'unload'): void {
+/**
+ * Closes a session port that the other side may have adopted already (an
+ * offer, a port turned down), telling it first, so it does not stay open on it.
+ */
+export function closeWithNotice(port: Transport, reason: 'closed' | 'unload' = 'closed'): void {
   try {
-    offer.post({ k: 'x', r: reason })
+    port.post({ k: 'x', r: reason })
   } catch {}
-  offer.close()
+  port.close()
 }
 
 /**
@@ -94,7 +97,7 @@ export class Handshake {
   }
 
   #closeOffers(reason: 'closed' | 'unload'): void {
-    for (const offer of this.#offered.values()) retire(offer, reason)
+    for (const offer of this.#offered.values()) closeWithNotice(offer, reason)
     this.#offered.clear()
   }
 
@@ -156,7 +159,7 @@ export class Handshake {
     if (this.#offered.size >= MAX_REMEMBERED) {
       const [oldest, offer] = this.#offered.entries().next().value as [string, Transport]
       // Its follower may have adopted it already (its fin still in flight).
-      retire(offer, 'closed')
+      closeWithNotice(offer)
       this.#offered.delete(oldest)
     }
     this.#offered.set(followerNonce, local)

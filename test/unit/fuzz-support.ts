@@ -88,3 +88,29 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/**
+ * Collects what is thrown into the page (an uncaught error, an unhandled
+ * rejection, a listener's error event) until `stop()`: a fuzz sequence
+ * reports it as a broken invariant rather than letting it escape the run.
+ */
+export function catchThrown(): { thrown: unknown[]; stop: () => void } {
+  const thrown: unknown[] = []
+  const onThrown = (error: unknown): void => {
+    thrown.push(error)
+  }
+  const onPageError = (event: Event): void => {
+    thrown.push((event as ErrorEvent).error ?? event)
+  }
+  process.on('uncaughtException', onThrown)
+  process.on('unhandledRejection', onThrown)
+  window.addEventListener('error', onPageError)
+  return {
+    thrown,
+    stop() {
+      process.off('uncaughtException', onThrown)
+      process.off('unhandledRejection', onThrown)
+      window.removeEventListener('error', onPageError)
+    },
+  }
+}

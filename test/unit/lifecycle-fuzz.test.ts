@@ -47,7 +47,7 @@ import type { TraceEntry } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import { WindowTransport } from '../../src/transport/window-transport.js'
-import { FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
+import { catchThrown, FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
 import { dispatchMessage, type FakeWindow, type Tracked, track, turns, useFakeTimers, windowPair } from './helpers.js'
 
 // Nonces and id prefixes from a seeded generator: which side leads a handshake is part of the sequence.
@@ -299,16 +299,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
     if (!ok) violations.push(what)
   }
 
-  const thrown: unknown[] = []
-  const onThrown = (error: unknown): void => {
-    thrown.push(error)
-  }
-  const onPageError = (event: Event): void => {
-    thrown.push((event as ErrorEvent).error ?? event)
-  }
-  process.on('uncaughtException', onThrown)
-  process.on('unhandledRejection', onThrown)
-  window.addEventListener('error', onPageError)
+  const { thrown, stop: stopCatching } = catchThrown()
 
   const idRand = mulberry32(seed ^ 0x5eed)
   ids.next = (size = 21) => Array.from({ length: size }, () => ALPHABET[Math.floor(idRand() * 64)]).join('')
@@ -859,9 +850,7 @@ async function runSequence(kind: Kind, seed: number, length: number, reached: Re
     vi.useRealTimers()
     vi.unstubAllGlobals()
     await turns(2)
-    process.off('uncaughtException', onThrown)
-    process.off('unhandledRejection', onThrown)
-    window.removeEventListener('error', onPageError)
+    stopCatching()
   }
 }
 

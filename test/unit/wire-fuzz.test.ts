@@ -46,7 +46,7 @@ import type { TraceEntry } from '../../src/protocol/trace.js'
 import type { StandardSchemaV1 } from '../../src/rpc/standard-schema.js'
 import { EndpointTransport } from '../../src/transport/endpoint-transport.js'
 import type { Rejection } from '../../src/transport/transport.js'
-import { FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
+import { catchThrown, FakeChannel, FakePort, mulberry32 } from './fuzz-support.js'
 import { type Tracked, track, turns, useFakeTimers } from './helpers.js'
 
 const ids = vi.hoisted(() => ({ next: (_size?: number): string => '' }))
@@ -190,16 +190,7 @@ async function runSequence(seed: number, length: number, reached: Reached): Prom
     reached.set(what, (reached.get(what) ?? 0) + 1)
   }
 
-  const thrown: unknown[] = []
-  const onThrown = (error: unknown): void => {
-    thrown.push(error)
-  }
-  const onPageError = (event: Event): void => {
-    thrown.push((event as ErrorEvent).error ?? event)
-  }
-  process.on('uncaughtException', onThrown)
-  process.on('unhandledRejection', onThrown)
-  window.addEventListener('error', onPageError)
+  const { thrown, stop: stopCatching } = catchThrown()
 
   const idRand = mulberry32(seed ^ 0x5eed)
   ids.next = (size = 21) => Array.from({ length: size }, () => ALPHABET[Math.floor(idRand() * 64)]).join('')
@@ -931,9 +922,7 @@ async function runSequence(seed: number, length: number, reached: Reached): Prom
     vi.useRealTimers()
     vi.unstubAllGlobals()
     await turns(2)
-    process.off('uncaughtException', onThrown)
-    process.off('unhandledRejection', onThrown)
-    window.removeEventListener('error', onPageError)
+    stopCatching()
   }
 }
 

@@ -201,7 +201,9 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   const { target } = options
   if (typeof target !== 'object' || target === null) {
     throw new TypeError(
-      `connect(): target is ${target === null ? "null; window.open() with 'noopener' or 'noreferrer' (or blocked) returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default)" : typeof target}; pass an iframe element, a window, a MessagePort or a Worker. ${COOP_HINT}`,
+      target === null
+        ? `connect(): target is null; window.open() with 'noopener' or 'noreferrer' (or blocked) returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default). ${COOP_HINT}`
+        : `connect(): target is ${typeof target}; pass an iframe element, a window, a MessagePort or a Worker`,
     )
   }
   // Every option is checked before anything listens, so a mistake leaves nothing behind.
@@ -243,14 +245,28 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   }
   const lifecycle: { -readonly [K in keyof Lifecycle]: Lifecycle[K] } = { host }
   let link: Transport
+  let stopWatching: (() => void) | undefined
   if (peer !== undefined && allowed !== undefined && host !== undefined) {
     const windowLink = new WindowTransport(peer, allowed, onRejected, host)
     link = windowLink
     lifecycle.peerGone = () => peer.closed
     lifecycle.opaquePeer = () => windowLink.peerIsOpaque
-    lifecycle.goneBeforeOpen = COOP_HINT
+    // Only a top-level window (a popup, an opener) can be severed by COOP; a frame is simply removed.
+    if (peer.top === peer) lifecycle.goneBeforeOpen = COOP_HINT
   } else {
     link = new EndpointTransport(target as Endpoint)
+    if (typeof Worker === 'function' && target instanceof Worker) {
+      // A worker whose script fails to load (a 404, a wrong MIME type) or throws
+      // at startup never answers; its error event says why.
+      let failure: string | undefined
+      const onError = (event: Event): void => {
+        failure ??= (event as Partial<ErrorEvent>).message || 'its script did not load'
+      }
+      target.addEventListener('error', onError)
+      lifecycle.unanswered = () =>
+        failure === undefined ? 'does the worker call connect()?' : `the worker failed: ${failure}`
+      stopWatching = () => target.removeEventListener('error', onError)
+    }
   }
   let connection: ConnectionImpl<R, L>
   try {
@@ -271,8 +287,11 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   } catch (error) {
     // A remote that is not a contract (plain JavaScript) throws only here, once the window listens.
     link.close()
+    stopWatching?.()
     throw error
   }
   reporter.connection = connection
+  // The first change (open or closed) ends the handshake, and with it the question.
+  if (stopWatching !== undefined) connection.onStateChange(stopWatching)
   return connection
 }

@@ -52,7 +52,7 @@ export interface Lifecycle {
   readonly peerGone?: () => boolean
   /** The window this code runs in, for pagehide/pageshow. */
   readonly host?: Window
-  /** What to tell the user when the peer is gone before the first handshake completed. */
+  /** What to tell the user when the peer window (a popup, an opener) is gone before the first handshake completed. */
   readonly goneBeforeOpen?: string
   /**
    * True while the peer's origin is opaque (`'null'`). An opaque origin names
@@ -60,6 +60,8 @@ export interface Lifecycle {
    * too, so such a peer gets one session and no reconnect.
    */
   readonly opaquePeer?: () => boolean
+  /** Why the first handshake may have gone unanswered, for its `TimeoutError`. */
+  readonly unanswered?: () => string
 }
 
 export interface ConnectionSetup {
@@ -367,7 +369,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
             `handshake did not complete within ${ms} ms: the target window is at ${refused}, which is not in allowedOrigins`,
           )
         : new TimeoutError(
-            `handshake did not complete within ${ms} ms; is connect() called on the other side, with this origin allowed?`,
+            `handshake did not complete within ${ms} ms; ${this.#setup.lifecycle.unanswered?.() ?? 'is connect() called on the other side, with this origin allowed?'}`,
           )
     this.#fail(error, 'connect-timeout')
   }
@@ -387,8 +389,11 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (this.#closedBy !== undefined) return
     const hint = this.#setup.lifecycle.goneBeforeOpen
     const error =
-      reason === 'peer-gone' && !this.#everOpened && hint !== undefined
-        ? new DisconnectedError(reason, `${CAUSE_MESSAGES[reason]} before the handshake completed. ${hint}`)
+      reason === 'peer-gone' && !this.#everOpened
+        ? new DisconnectedError(
+            reason,
+            `${CAUSE_MESSAGES[reason]} before the handshake completed${hint === undefined ? '' : `. ${hint}`}`,
+          )
         : disconnected(reason)
     this.#closedBy = reason
     this.#readyDeferred.reject(error)

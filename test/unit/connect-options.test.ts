@@ -41,6 +41,7 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
     expect(message).toContain('and the popup without the header')
     expect(attempt({ target: undefined, allowedOrigins: [PEER] }).message).toContain('target is undefined')
     expect(attempt({ target: undefined, allowedOrigins: [PEER] }).message).not.toContain('noopener')
+    expect(attempt({ target: undefined, allowedOrigins: [PEER] }).message).not.toContain('Cross-Origin-Opener-Policy')
     expect(attempt({ allowedOrigins: [PEER] }).message).toContain('target is undefined')
   })
 

@@ -471,8 +471,9 @@ describe('the peer window going away', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
-  it('before the handshake, the error says so and names the COOP fix', async () => {
+  it('before the handshake, the error says so and, for a top-level window (a popup), names the COOP fix', async () => {
     const { child } = windowPair(PARENT, CHILD)
+    ;(child as { top?: unknown }).top = child
     const p = connectParent(child)
     child.closed = true
     vi.advanceTimersByTime(200)
@@ -480,6 +481,19 @@ describe('the peer window going away', () => {
     expect(error).toMatchObject({ code: 'DISCONNECTED', reason: 'peer-gone' })
     expect(error.message).toContain('before the handshake completed')
     expect(error.message).toContain('Cross-Origin-Opener-Policy')
+  })
+
+  it('before the handshake, a frame that goes gets no COOP hint: COOP never severs a frame', async () => {
+    const { child, parent } = windowPair(PARENT, CHILD)
+    ;(child as { top?: unknown }).top = parent
+    const p = connectParent(child)
+    child.closed = true
+    vi.advanceTimersByTime(200)
+    const error = await rejection(p.ready)
+    expect(error).toMatchObject({ code: 'DISCONNECTED', reason: 'peer-gone' })
+    expect(error.message).toBe(
+      'the peer window is gone (iframe removed or popup closed) before the handshake completed',
+    )
   })
 })
 

@@ -76,6 +76,29 @@ describe('peer gone', () => {
     await page.close()
   })
 
+  it('an iframe removed before the handshake completes: ready rejects at once, without the COOP hint meant for popups', async () => {
+    const page = await openPage(driver, pageUrl(A))
+    // A page of B that never calls connect().
+    await addIframe(page, pageUrl(B), 'silent')
+    const error = await page.evaluate(async (allowed) => {
+      const w = globalThis as any
+      const frame = document.getElementById('silent')
+      const conn = w.portcullis.connect({ target: frame, allowedOrigins: [allowed], remote: w.contracts.peerApi })
+      frame?.remove()
+      return conn.ready.then(
+        () => 'opened',
+        (e: any) => ({ code: e.code, reason: e.reason, message: e.message, state: conn.state }),
+      )
+    }, B)
+    expect(error).toEqual({
+      code: 'DISCONNECTED',
+      reason: 'peer-gone',
+      message: 'the peer window is gone (iframe removed or popup closed) before the handshake completed',
+      state: 'closed',
+    })
+    await page.close()
+  })
+
   it('an iframe moved in the DOM (removed and inserted again: a new window) counts as removed; a new connect() reaches its new page', async () => {
     const page = await openPage(driver, pageUrl(A))
     await addIframe(page, pageUrl(B, 'peer', { b: 'lifecycle', allow: A }), 'peer')

@@ -89,6 +89,35 @@ describe('workers', () => {
     expect(await call(page, 'worker', 'add', ['x', 2])).toMatchObject({ ok: false, code: 'VALIDATION' })
     await page.close()
   })
+
+  it("a worker that never answers: the handshake's TimeoutError says why (its script did not load, threw, or never calls connect())", async () => {
+    const page = await openPage(driver, pageUrl(A))
+    const messages = await page.evaluate(async () => {
+      const w = globalThis as any
+      const blob = (src: string) => URL.createObjectURL(new Blob([src], { type: 'text/javascript' }))
+      const workers = [
+        new Worker('/no-such-worker.js'),
+        new Worker(blob("throw new Error('boom at startup')")),
+        new Worker(blob('self.onmessage = () => {}')),
+      ]
+      return Promise.all(
+        workers.map((target) =>
+          w.portcullis.connect({ target, remote: w.contracts.peerApi, connectTimeout: 1500 }).ready.then(
+            () => 'opened',
+            (e: any) => `${e.code}: ${e.message}`,
+          ),
+        ),
+      )
+    })
+    expect(messages[0]).toBe(
+      'TIMEOUT: handshake did not complete within 1500 ms; the worker failed: its script did not load',
+    )
+    expect(messages[1]).toMatch(
+      /^TIMEOUT: handshake did not complete within 1500 ms; the worker failed: .*boom at startup/,
+    )
+    expect(messages[2]).toBe('TIMEOUT: handshake did not complete within 1500 ms; does the worker call connect()?')
+    await page.close()
+  })
 })
 
 describe('namespaces and many peers', () => {

@@ -21,7 +21,7 @@ afterEach(() => {
   for (const p of ports.splice(0)) p.close()
 })
 
-function make(port: MessagePort, handlers: Record<string, any>) {
+function make(port: MessagePort, handlers: Record<string, any>, trace?: (entry: any) => void) {
   const c = new ConnectionImpl<any, any>({
     link: new EndpointTransport(port),
     lifecycle: { host: new EventTarget() as unknown as Window },
@@ -33,7 +33,7 @@ function make(port: MessagePort, handlers: Record<string, any>) {
     connectTimeout: 10_000,
     debug: false,
     limits: DEFAULT_LIMITS,
-    trace: undefined,
+    trace,
     onRejected: () => {},
   })
   open.push(c)
@@ -99,4 +99,30 @@ describe("close() from a handler's abort listener as a new session replaces the 
     await turns(10)
     expect({ heard, A2: A2.state }).toEqual({ heard: ['closed:closed'], A2: 'closed' })
   })
+})
+
+describe('close() from a trace sink on the fin that completes the handshake', () => {
+  for (const side of ['send', 'receive'] as const) {
+    it(`on the fin it ${side === 'send' ? 'sends (the follower)' : 'receives (the leader)'}: the other side closes too, instead of staying open on a dead port`, async () => {
+      const { port1, port2 } = new MessageChannel()
+      ports.push(port1, port2)
+      // Each side closes itself on the fin it sends (or receives): only one of them, the follower (or the leader), does.
+      const closesOnFin = (self: () => ConnectionImpl<any, any>) => (entry: { direction: string; kind: string }) => {
+        if (entry.direction === side && entry.kind === 'fin') self().close()
+      }
+      const A: ConnectionImpl<any, any> = make(
+        port1,
+        {},
+        closesOnFin(() => A),
+      )
+      const B: ConnectionImpl<any, any> = make(
+        port2,
+        {},
+        closesOnFin(() => B),
+      )
+      await until(() => A.state === 'closed' || B.state === 'closed')
+      await turns(10)
+      expect([A.state, B.state]).toEqual(['closed', 'closed'])
+    })
+  }
 })

@@ -135,9 +135,11 @@ function checkHandlers(
   const table: Record<string, (...args: any[]) => unknown> = Object.create(null)
   for (const name of Object.keys(local.contract.methods)) {
     const handler = Object.hasOwn(handlers, name) ? handlers[name] : undefined
+    // Own properties only: an inherited name (a class's method, `toString`) must not answer a call.
     if (typeof handler !== 'function')
-      throw new TypeError(`connect(): local.handlers.${name} must be a function (the contract declares it)`)
-    table[name] = handler as (...args: any[]) => unknown
+      throw new TypeError(`connect(): local.handlers.${name} must be an own function (the contract declares it)`)
+    // Called as a method of your object, so `this.otherHandler()` works, as its type says.
+    table[name] = handler.bind(handlers)
   }
   return table
 }

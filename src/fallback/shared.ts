@@ -82,10 +82,11 @@ export function servedMethods<C extends Contract>(
   for (const name of Object.keys(contract.methods)) {
     const handler = Object.hasOwn(handlers, name) ? (handlers as Record<string, unknown>)[name] : undefined
     if (typeof handler !== 'function') {
-      throw new TypeError(`${where}: handlers.${name} must be a function (the contract declares it)`)
+      throw new TypeError(`${where}: handlers.${name} must be an own function (the contract declares it)`)
     }
     const method = contract.methods[name] as ServedMethod
-    table[name] = { input: method.input, output: method.output, handler: handler as ServedMethod['handler'] }
+    // Called as a method of your object, as connect() calls it.
+    table[name] = { input: method.input, output: method.output, handler: handler.bind(handlers) }
   }
   return table
 }

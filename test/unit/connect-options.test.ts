@@ -90,7 +90,7 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
   it('requires a handler for every method of the local contract', () => {
     const target = fakeWindow(PEER)
     expect(attempt({ target, allowedOrigins: [PEER], local: { contract: api, handlers: {} } }).message).toBe(
-      'connect(): local.handlers.add must be a function (the contract declares it)',
+      'connect(): local.handlers.add must be an own function (the contract declares it)',
     )
     expect(attempt({ target, allowedOrigins: [PEER], local: { contract: api } }).message).toBe(
       'connect(): local.handlers must be an object with one function per method',
@@ -98,12 +98,12 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
     expect(
       attempt({ target, allowedOrigins: [PEER], local: { contract: api, handlers: { add: 'not a function' } } })
         .message,
-    ).toContain('local.handlers.add must be a function')
+    ).toContain('local.handlers.add must be an own function')
     // An inherited function is not a handler.
     const inherited = Object.create({ add: () => 1 })
     expect(
       attempt({ target, allowedOrigins: [PEER], local: { contract: api, handlers: inherited } }).message,
-    ).toContain('local.handlers.add must be a function')
+    ).toContain('local.handlers.add must be an own function')
   })
 
   it.each([

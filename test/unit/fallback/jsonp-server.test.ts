@@ -308,7 +308,7 @@ describe('jsonpHandler: refusals', () => {
   })
 
   it('checks options at once', () => {
-    expect(() => jsonpHandler(api, {} as never)).toThrow(/handlers.add must be a function/)
+    expect(() => jsonpHandler(api, {} as never)).toThrow(/handlers.add must be an own function/)
     expect(() => handler({ allowedOrigins: ['*'] })).toThrow(TypeError)
     expect(() => handler({ maxUrlLength: -1 })).toThrow(/maxUrlLength/)
   })

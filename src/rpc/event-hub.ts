@@ -22,6 +22,8 @@ export class EventHub {
     if (!Object.hasOwn(this.#schemas, name)) {
       throw new TypeError(`on("${name}"): the remote contract declares no such event`)
     }
+    // Refused here: called with the first event, it would throw far from this line.
+    if (typeof listener !== 'function') throw new TypeError(`on("${name}"): the listener must be a function`)
     const set = (this.#listeners[name] ??= new Set())
     set.add(listener)
     return () => {

@@ -93,7 +93,7 @@ export function servedMethods<C extends Contract>(
 
 /** The wire error a responder sends for a method its contract does not declare (as the core session does). */
 export function methodNotFound(id: string, method: string): FailureMessage {
-  return { k: 'e', i: id, e: { n: 'MethodNotFoundError', m: `"${method}" is not a method of this side's contract` } }
+  return { k: 'e', i: id, e: { n: 'MethodNotFoundError', m: `"${method}" is not a method of the peer's contract` } }
 }
 
 /**

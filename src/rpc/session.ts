@@ -167,7 +167,7 @@ export class Session {
           this.send({
             k: 'e',
             i: message.i,
-            e: { n: 'MethodNotFoundError', m: `"${message.m}" is not a method of this side's contract` },
+            e: { n: 'MethodNotFoundError', m: `"${message.m}" is not a method of the peer's contract` },
           })
         }
         return

@@ -98,7 +98,7 @@ describe('Session over an in-memory pair', () => {
     const error = await rejection(a.caller.call('nope', [], undefined, undefined))
     expect(error).toBeInstanceOf(RemoteError)
     expect(error.remoteName).toBe('MethodNotFoundError')
-    expect(error.message).toBe('"nope" is not a method of this side\'s contract')
+    expect(error.message).toBe('"nope" is not a method of the peer\'s contract')
     expect(b.rejections).toEqual([{ reason: 'unknown-method', detail: 'no handler for "nope"' }])
   })
 

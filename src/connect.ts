@@ -90,8 +90,9 @@ function resolvePeerWindow(target: ConnectOptions['target'], host: Window | unde
   // A cross-origin WindowProxy throws on most property reads, so it is recognised first.
   if (isWindow(target)) {
     if (target === host) {
+      // Said for both mistakes: `window` in a framed page, window.parent in a page that is not framed.
       throw new TypeError(
-        'connect(): target is this window itself; if you meant window.parent, this page is not framed',
+        'connect(): target is this window itself; pass the peer (window.parent is this window when the page is not framed)',
       )
     }
     if (target.closed) {
@@ -204,7 +205,7 @@ export function connect<R extends Contract = EmptyContract, L extends Contract =
   if (typeof target !== 'object' || target === null) {
     throw new TypeError(
       target === null
-        ? `connect(): target is null; window.open() with 'noopener' or 'noreferrer' (or blocked) returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default). ${COOP_HINT}`
+        ? `connect(): target is null (no such element?); window.open() with 'noopener' or 'noreferrer' (or blocked) returns null, and so does window.opener in a popup opened that way or by a target=_blank link (noopener by default). ${COOP_HINT}`
         : `connect(): target is ${typeof target}; pass an iframe element, a window, a MessagePort or a Worker`,
     )
   }

@@ -50,7 +50,7 @@ describe('connect() refuses bad options with a TypeError that says what to do', 
     Object.defineProperty(window, 'closed', { value: false, configurable: true })
     try {
       expect(attempt({ target: window, allowedOrigins: [PEER] }).message).toBe(
-        'connect(): target is this window itself; if you meant window.parent, this page is not framed',
+        'connect(): target is this window itself; pass the peer (window.parent is this window when the page is not framed)',
       )
     } finally {
       delete (window as { closed?: boolean }).closed

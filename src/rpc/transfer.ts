@@ -11,9 +11,10 @@ const marks = new WeakMap<object, Transferable[]>()
  * pixels.byteLength // 0: it now lives in the other window
  */
 export function transfer<T extends object>(value: T, transferables: Transferable[]): T {
-  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) {
+  // A list that is not an array would otherwise throw from the call that sends the value.
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null || !Array.isArray(transferables)) {
     throw new TypeError(
-      'transfer(value, list): value must be an object (the ArrayBuffer, port, or an object holding them)',
+      'transfer(value, list): value must be an object (the ArrayBuffer, port, or an object holding them), list an array',
     )
   }
   marks.set(value, transferables)

@@ -368,10 +368,14 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
         ? new OriginError(
             `handshake did not complete within ${ms} ms: the target window is at ${refused}, which is not in allowedOrigins`,
           )
-        : new TimeoutError(
-            `handshake did not complete within ${ms} ms; ${this.#setup.lifecycle.unanswered?.() ?? 'is connect() called on the other side, with this origin allowed?'}`,
-          )
+        : new TimeoutError(`handshake did not complete within ${ms} ms; ${this.#unanswered()}`)
     this.#fail(error, 'connect-timeout')
+  }
+
+  #unanswered(): string {
+    const { unanswered, peerGone } = this.#setup.lifecycle
+    // A port or a worker has no origin to allow (and no peerGone to watch).
+    return unanswered?.() ?? `is connect() called on the other side${peerGone ? ', with this origin allowed' : ''}?`
   }
 
   #fail(error: HandshakeError | TimeoutError | OriginError, cause: StateCause): void {

@@ -60,7 +60,11 @@ export type HandlerOf<M extends MethodSchema> = (
   | PromiseLike<Input<M['output']>>
   | (undefined extends Input<M['output']> ? void | PromiseLike<void> : never)
 
-/** One handler for every method of a contract. */
+/**
+ * One handler for every method of a contract, as own properties (a class
+ * instance's methods are inherited, and refused). Each is called as a method
+ * of this object: `this` is the object, so one handler can call another.
+ */
 export type Handlers<C extends Contract> = { readonly [K in keyof C['methods']]: HandlerOf<C['methods'][K]> }
 
 /** Names of the events a contract declares. */

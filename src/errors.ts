@@ -1,7 +1,9 @@
 /**
- * Every error portcullis produces is a {@link PortcullisError} with a stable
- * `code`, so callers can branch on `err.code` across bundles and realms where
- * `instanceof` may fail.
+ * Every error a connection rejects with is a {@link PortcullisError} with a
+ * stable `code`, so callers can branch on `err.code` across bundles and realms
+ * where `instanceof` may fail. The exceptions are the calling code's own
+ * mistakes: a `TypeError` for a misused API, and the browser's
+ * `DataCloneError` (numeric `code` 25) for a value it cannot clone.
  */
 export type ErrorCode =
   | 'ORIGIN'
@@ -161,7 +163,8 @@ export class HandshakeError extends PortcullisError {
 }
 
 /**
- * Every error portcullis throws or rejects with, as one union: narrow it by
+ * Every error portcullis throws or rejects with (but the `TypeError` and
+ * `DataCloneError` of a misuse, see {@link ErrorCode}), as one union: narrow it by
  * `code`, which works where `instanceof` does not (another window's classes,
  * the CommonJS build of `portcullis/fallback`).
  *

@@ -4,6 +4,7 @@ import { defineConfig, type TestProjectConfiguration } from 'vitest/config'
 const ENGINE_TESTS = [
   'test/browser/core.test.ts',
   'test/browser/demo.test.ts',
+  'test/browser/misuse.test.ts',
   'test/browser/lifecycle/**/*.test.ts',
   'test/browser/attacks/**/*.test.ts',
   'test/browser/fallback/**/*.test.ts',

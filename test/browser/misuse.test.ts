@@ -157,7 +157,7 @@ describe('handlers and values the browser cannot carry', () => {
 })
 
 describe('a worker whose script does not load', () => {
-  it('the handshake times out with a message that does not send the user looking at origins', async () => {
+  it("the handshake times out with a message that repeats the worker's error instead of sending the user looking at origins", async () => {
     const page = await openPage(driver, pageUrl(A))
     const message = await page.evaluate(async () => {
       const { portcullis } = globalThis as any
@@ -173,7 +173,7 @@ describe('a worker whose script does not load', () => {
       }
     })
     expect(message).toBe(
-      'TimeoutError: handshake did not complete within 500 ms; is connect() called on the other side? (closed, connect-timeout)',
+      'TimeoutError: handshake did not complete within 500 ms; the worker failed: its script did not load (closed, connect-timeout)',
     )
     await page.close()
   })

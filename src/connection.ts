@@ -193,6 +193,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
   }
 
   onStateChange(listener: StateListener): () => void {
+    // Refused here, as on() does: called at the next change, it would throw far from this line.
+    if (typeof listener !== 'function') throw new TypeError('onStateChange(): the listener must be a function')
     this.#stateListeners.add(listener)
     return () => {
       this.#stateListeners.delete(listener)

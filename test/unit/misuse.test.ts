@@ -301,6 +301,13 @@ describe('events', () => {
     )
   })
 
+  it('onStateChange() with a listener that is not a function throws at once', () => {
+    const { caller } = pair(cartApi, plainHandlers)
+    expect(() => caller.onStateChange(null as never)).toThrow(
+      new TypeError('onStateChange(): the listener must be a function'),
+    )
+  })
+
   it('emit() of a payload that breaks the schema is not refused by the emitter: the receiver drops it and reports it to its onRejected', async () => {
     const { caller, server, callerRejections } = pair(cartApi, plainHandlers)
     const heard: unknown[] = []

@@ -35,7 +35,11 @@ export function createRemoteProxy<C extends Contract>(contract: C, invoke: Invok
       (...args: unknown[]) =>
         invoke(method, args, options, collectTransfer(args, options))
     const direct = call(undefined) as ((...args: unknown[]) => Promise<unknown>) & { with?: unknown }
-    direct.with = (options: CallOptions) => call(options)
+    direct.with = (options: CallOptions, ...rest: unknown[]) => {
+      // Plain JavaScript: `add.with(options, 1, 2)` would return a function and call nothing.
+      if (rest.length > 0) throw new TypeError(`${method}.with(options) takes the options alone: call what it returns`)
+      return call(options)
+    }
     proxy[method] = Object.freeze(direct)
   }
   return Object.freeze(proxy) as RemoteProxy<C>

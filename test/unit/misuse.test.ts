@@ -259,6 +259,14 @@ describe('calls a JavaScript caller gets wrong', () => {
     },
   )
 
+  it('.with(options, ...args) in plain JavaScript: refused at once, instead of returning a function and calling nothing', () => {
+    const { caller } = pair(cartApi, plainHandlers)
+    const withArgs = caller.remote.getCart.with as unknown as (options: object, ...args: unknown[]) => unknown
+    expect(() => withArgs({ timeout: 500 }, 'x')).toThrow(
+      new TypeError('getCart.with(options) takes the options alone: call what it returns'),
+    )
+  })
+
   it('a huge per-call timeout (past setTimeout range) does not fire at once', async () => {
     const { caller } = pair(cartApi, plainHandlers)
     await expect(caller.remote.getCart.with({ timeout: 1e12 })()).resolves.toEqual(['apple'])

@@ -41,7 +41,13 @@ function parseUrl(text: string, shown = text, origin: (url: URL) => string = (ur
   // A '*' that only appears once URL has decoded the host (`%2A`, a fullwidth
   // '＊') would be an exact origin no browser can report: a silent deny-all.
   if (url.hostname.replace(PLACEHOLDER, '').includes('*')) {
-    refuse(entry, "has a '*' only once decoded (%2A or a look-alike); write a plain '*', e.g. 'https://*.example.com'")
+    // A plain '*' here came through normalizeOrigin(), which takes exact origins only.
+    refuse(
+      entry,
+      text.includes('*')
+        ? 'is a pattern; normalizeOrigin() takes an exact origin'
+        : "has a '*' only once decoded (%2A or a look-alike); write a plain '*', e.g. 'https://*.example.com'",
+    )
   }
   if (url.username !== '' || url.password !== '') {
     refuse(entry, `must not contain credentials; write '${origin(url)}'`)

@@ -32,6 +32,10 @@ describe('normalizeOrigin', () => {
   it('refuses a URL with a path and says which origin to write', () => {
     expect(() => normalizeOrigin('https://example.com/app')).toThrow(TypeError)
     expect(() => normalizeOrigin('https://example.com/app')).toThrow("write 'https://example.com'")
+    // A pattern belongs in allowedOrigins: not told that its plain '*' appeared "only once decoded".
+    expect(() => normalizeOrigin('https://*.example.com')).toThrow(
+      'allowedOrigins: "https://*.example.com" is a pattern; normalizeOrigin() takes an exact origin',
+    )
   })
 })
 

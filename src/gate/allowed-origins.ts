@@ -35,6 +35,8 @@ function parseUrl(text: string, shown = text, origin: (url: URL) => string = (ur
   } catch {
     return refuse(entry, "is not an origin; write a scheme and host, e.g. 'https://widget.example'")
   }
+  // 'https://a.example,https://b.example' parses, as host 'a.example,https': a joined list.
+  if (/[,;]/.test(url.host)) refuse(entry, 'joins several origins; list each as its own entry')
   if (url.origin === OPAQUE || url.host === '') {
     refuse(entry, "has no host; write a scheme and host, e.g. 'https://widget.example'")
   }

@@ -32,6 +32,12 @@ describe('normalizeOrigin', () => {
   it('refuses a URL with a path and says which origin to write', () => {
     expect(() => normalizeOrigin('https://example.com/app')).toThrow(TypeError)
     expect(() => normalizeOrigin('https://example.com/app')).toThrow("write 'https://example.com'")
+    // A list joined into one string (an environment variable, say) is not an origin whose fix is a path away.
+    for (const joined of ['https://a.example,https://b.example', 'https://a.example;https://b.example']) {
+      expect(() => createAllowedOrigins([joined])).toThrow(
+        `allowedOrigins: ${JSON.stringify(joined)} joins several origins; list each as its own entry`,
+      )
+    }
     // A pattern belongs in allowedOrigins: not told that its plain '*' appeared "only once decoded".
     expect(() => normalizeOrigin('https://*.example.com')).toThrow(
       'allowedOrigins: "https://*.example.com" is a pattern; normalizeOrigin() takes an exact origin',

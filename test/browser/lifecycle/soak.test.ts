@@ -217,155 +217,149 @@ async function addChild(page: Page): Promise<Frame> {
 const CONNECTION = 'soak.connectionPrototype'
 const CHILD_CONNECTION = 'Object.getPrototypeOf(soakChild.conn)'
 
-// Once per CI run: in `npm test`'s browser project, not again in the engines run's chromium project.
-describe.skipIf(ENGINE !== 'chromium' || process.env.ENGINES !== undefined)(
-  'soak: a long-lived page in Chromium',
-  { timeout: 60_000 },
-  () => {
-    it('connect()/close() on one iframe 300 times: both sides stay flat', async () => {
-      const { context, page } = await openHost()
-      const frame = await addChild(page)
-      const parent = await probe(context, page)
-      const child = await probe(context, frame)
-      // The child closes when the parent does, and connects again at once.
-      const childSettled = (cycles: number) =>
-        frame.waitForFunction((n) => {
-          const s = (globalThis as any).soakChild
-          return s.conn.state === 'connecting' && s.closes >= 1 && s.opens >= n / 2 && s.connects === s.closes + 1
-        }, cycles)
-      const connectClose = (n: number) =>
-        page.evaluate(([n, allow]) => (globalThis as any).soak.connectClose(n, allow), [n, B] as const)
-      let raced = await connectClose(50)
-      await childSettled(50)
-      const early = await parent(CONNECTION)
-      const childEarly = await child(CHILD_CONNECTION)
-      raced += await connectClose(250)
-      await childSettled(300)
-      log(`connect/close: ${raced} of 300 connections closed by the child as they opened`)
-      const late = await parent(CONNECTION)
-      const childLate = await child(CHILD_CONNECTION)
-      expectFlat(early, late, 250, 400, 'parent, connect/close')
-      expectFlat(childEarly, childLate, 250, 400, 'child, connect/close')
-      expect(late.channels - early.channels + childLate.channels - childEarly.channels).toBeGreaterThanOrEqual(250)
-      expect(late.liveConnections, 'none: every closed connection was collected').toBe(0)
-      expect(childLate.liveConnections, 'the one waiting for the next parent').toBe(1)
-      expect(late.listeners.message ?? 0, 'no window listener after close()').toBe(0)
-      await context.close()
-    })
+describe.skipIf(!RUNS)('soak: a long-lived page in Chromium', { timeout: 60_000 }, () => {
+  it('connect()/close() on one iframe 300 times: both sides stay flat', async () => {
+    const { context, page } = await openHost()
+    const frame = await addChild(page)
+    const parent = await probe(context, page)
+    const child = await probe(context, frame)
+    // The child closes when the parent does, and connects again at once.
+    const childSettled = (cycles: number) =>
+      frame.waitForFunction((n) => {
+        const s = (globalThis as any).soakChild
+        return s.conn.state === 'connecting' && s.closes >= 1 && s.opens >= n / 2 && s.connects === s.closes + 1
+      }, cycles)
+    const connectClose = (n: number) =>
+      page.evaluate(([n, allow]) => (globalThis as any).soak.connectClose(n, allow), [n, B] as const)
+    let raced = await connectClose(50)
+    await childSettled(50)
+    const early = await parent(CONNECTION)
+    const childEarly = await child(CHILD_CONNECTION)
+    raced += await connectClose(250)
+    await childSettled(300)
+    log(`connect/close: ${raced} of 300 connections closed by the child as they opened`)
+    const late = await parent(CONNECTION)
+    const childLate = await child(CHILD_CONNECTION)
+    expectFlat(early, late, 250, 400, 'parent, connect/close')
+    expectFlat(childEarly, childLate, 250, 400, 'child, connect/close')
+    expect(late.channels - early.channels + childLate.channels - childEarly.channels).toBeGreaterThanOrEqual(250)
+    expect(late.liveConnections, 'none: every closed connection was collected').toBe(0)
+    expect(childLate.liveConnections, 'the one waiting for the next parent').toBe(1)
+    expect(late.listeners.message ?? 0, 'no window listener after close()').toBe(0)
+    await context.close()
+  })
 
-    it('one connection while the iframe reloads 200 times', async () => {
-      const { context, page } = await openHost()
-      await addChild(page)
-      const parent = await probe(context, page)
-      await page.evaluate((allow) => (globalThis as any).soak.reloads(40, allow), B)
-      const early = await parent(CONNECTION)
-      await page.evaluate((allow) => (globalThis as any).soak.reloads(160, allow), B)
-      const late = await parent(CONNECTION)
-      expectFlat(early, late, 160, 400, 'parent, iframe reloads')
-      expect(late.liveConnections, 'the one kept').toBe(1)
-      expect(late.listeners.message, 'the one connection').toBe(1)
-      await context.close()
-    })
+  it('one connection while the iframe reloads 200 times', async () => {
+    const { context, page } = await openHost()
+    await addChild(page)
+    const parent = await probe(context, page)
+    await page.evaluate((allow) => (globalThis as any).soak.reloads(40, allow), B)
+    const early = await parent(CONNECTION)
+    await page.evaluate((allow) => (globalThis as any).soak.reloads(160, allow), B)
+    const late = await parent(CONNECTION)
+    expectFlat(early, late, 160, 400, 'parent, iframe reloads')
+    expect(late.liveConnections, 'the one kept').toBe(1)
+    expect(late.listeners.message, 'the one connection').toBe(1)
+    await context.close()
+  })
 
-    it('popups opened, connected and closed 50 times', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      const url = pageUrl(B, 'child', { b: 'soak', allow: A, target: 'opener' })
-      await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(10, url, allow), [url, B])
-      const early = await parent(CONNECTION)
-      await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(40, url, allow), [url, B])
-      const late = await parent(CONNECTION)
-      expectFlat(early, late, 40, 1500, 'opener, popups')
-      expect(late.liveConnections).toBe(0)
-      await context.close()
-    })
+  it('popups opened, connected and closed 50 times', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    const url = pageUrl(B, 'child', { b: 'soak', allow: A, target: 'opener' })
+    await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(10, url, allow), [url, B])
+    const early = await parent(CONNECTION)
+    await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(40, url, allow), [url, B])
+    const late = await parent(CONNECTION)
+    expectFlat(early, late, 40, 1500, 'opener, popups')
+    expect(late.liveConnections).toBe(0)
+    await context.close()
+  })
 
-    it('a worker connected and terminated 100 times', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      await page.evaluate(() => (globalThis as any).soak.workers(20))
-      const early = await parent(CONNECTION)
-      await page.evaluate(() => (globalThis as any).soak.workers(80))
-      const late = await parent(CONNECTION)
-      expectFlat(early, late, 80, 1000, 'page, workers')
-      expect(late.liveConnections).toBe(0)
-      await context.close()
-    })
+  it('a worker connected and terminated 100 times', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    await page.evaluate(() => (globalThis as any).soak.workers(20))
+    const early = await parent(CONNECTION)
+    await page.evaluate(() => (globalThis as any).soak.workers(80))
+    const late = await parent(CONNECTION)
+    expectFlat(early, late, 80, 1000, 'page, workers')
+    expect(late.liveConnections).toBe(0)
+    await context.close()
+  })
 
-    it('connect()/close() 400 times on one worker and on one MessagePort that outlive them', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      const run = (n: number) => page.evaluate((n) => (globalThis as any).soak.longLived(n), n)
-      const endpointListeners = async () => {
-        const cdp = await context.newCDPSession(page)
-        const count = async (expression: string) => {
-          const { result } = await cdp.send('Runtime.evaluate', { expression })
-          const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId: result.objectId as string })
-          return listeners.length
-        }
-        const counts = { worker: await count('longLivedSoak.worker'), port: await count('longLivedSoak.port') }
-        await cdp.detach()
-        return counts
-      }
-      // A long warm-up: the optimising compiler's code for these paths is counted in the heap too.
-      let raced = await run(150)
-      const early = await parent(CONNECTION)
-      expect(await endpointListeners()).toEqual({ worker: 0, port: 0 })
-      raced += await run(250)
-      const late = await parent(CONNECTION)
-      log(`long-lived endpoints: ${raced} of 800 connections closed by the peer as they opened`)
-      expect(await endpointListeners(), 'close() takes its listener off an endpoint it does not own').toEqual({
-        worker: 0,
-        port: 0,
-      })
-      expectFlat(early, late, 250, 600, 'page, long-lived worker and port')
-      await context.close()
-    })
-
-    it('10,000 calls that time out: no pending call, every handler signal fires, the heap stays flat', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      const run = (rounds: number) =>
-        page.evaluate((rounds) => (globalThis as any).soak.timeouts(rounds, 100, 5), rounds)
-      expect(await run(20)).toEqual({ aborted: 2000, calls: 2000, pending: 0 })
-      const early = await parent(CONNECTION)
-      const signalListeners = async () => {
-        const cdp = await context.newCDPSession(page)
-        const { result } = await cdp.send('Runtime.evaluate', { expression: 'timeoutSoak.longLived.signal' })
+  it('connect()/close() 400 times on one worker and on one MessagePort that outlive them', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    const run = (n: number) => page.evaluate((n) => (globalThis as any).soak.longLived(n), n)
+    const endpointListeners = async () => {
+      const cdp = await context.newCDPSession(page)
+      const count = async (expression: string) => {
+        const { result } = await cdp.send('Runtime.evaluate', { expression })
         const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId: result.objectId as string })
-        await cdp.detach()
         return listeners.length
       }
-      expect(await signalListeners()).toBe(0)
-      expect(await run(80)).toEqual({ aborted: 10_000, calls: 10_000, pending: 0 })
-      const late = await parent(CONNECTION)
-      expect(await signalListeners(), 'the long-lived signal keeps no listener of a settled call').toBe(0)
-      expectFlat(early, late, 8000, 15, 'caller and responder, timeouts')
-      await context.close()
+      const counts = { worker: await count('longLivedSoak.worker'), port: await count('longLivedSoak.port') }
+      await cdp.detach()
+      return counts
+    }
+    // A long warm-up: the optimising compiler's code for these paths is counted in the heap too.
+    let raced = await run(150)
+    const early = await parent(CONNECTION)
+    expect(await endpointListeners()).toEqual({ worker: 0, port: 0 })
+    raced += await run(250)
+    const late = await parent(CONNECTION)
+    log(`long-lived endpoints: ${raced} of 800 connections closed by the peer as they opened`)
+    expect(await endpointListeners(), 'close() takes its listener off an endpoint it does not own').toEqual({
+      worker: 0,
+      port: 0,
     })
+    expectFlat(early, late, 250, 600, 'page, long-lived worker and port')
+    await context.close()
+  })
 
-    it('10,000 calls aborted by the caller: the responder forgets each one', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      const run = (rounds: number) => page.evaluate((rounds) => (globalThis as any).soak.aborts(rounds, 100), rounds)
-      expect(await run(20)).toEqual({ aborted: 2000, calls: 2000, pending: 0 })
-      const early = await parent(CONNECTION)
-      expect(await run(80)).toEqual({ aborted: 10_000, calls: 10_000, pending: 0 })
-      const late = await parent(CONNECTION)
-      expectFlat(early, late, 8000, 15, 'caller and responder, aborts')
-      await context.close()
-    })
+  it('10,000 calls that time out: no pending call, every handler signal fires, the heap stays flat', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    const run = (rounds: number) => page.evaluate((rounds) => (globalThis as any).soak.timeouts(rounds, 100, 5), rounds)
+    expect(await run(20)).toEqual({ aborted: 2000, calls: 2000, pending: 0 })
+    const early = await parent(CONNECTION)
+    const signalListeners = async () => {
+      const cdp = await context.newCDPSession(page)
+      const { result } = await cdp.send('Runtime.evaluate', { expression: 'timeoutSoak.longLived.signal' })
+      const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId: result.objectId as string })
+      await cdp.detach()
+      return listeners.length
+    }
+    expect(await signalListeners()).toBe(0)
+    expect(await run(80)).toEqual({ aborted: 10_000, calls: 10_000, pending: 0 })
+    const late = await parent(CONNECTION)
+    expect(await signalListeners(), 'the long-lived signal keeps no listener of a settled call').toBe(0)
+    expectFlat(early, late, 8000, 15, 'caller and responder, timeouts')
+    await context.close()
+  })
 
-    it('100,000 events, with and without a listener', async () => {
-      const { context, page } = await openHost()
-      const parent = await probe(context, page)
-      const run = (rounds: number) => page.evaluate((rounds) => (globalThis as any).soak.events(rounds, 1000), rounds)
-      expect(await run(20)).toEqual({ heard: 10_000, sent: 20_000 })
-      const early = await parent(CONNECTION)
-      expect(await run(80)).toEqual({ heard: 50_000, sent: 100_000 })
-      const late = await parent(CONNECTION)
-      expectFlat(early, late, 80_000, 4, 'emitter and listener, events')
-      await context.close()
-    })
-  },
-)
+  it('10,000 calls aborted by the caller: the responder forgets each one', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    const run = (rounds: number) => page.evaluate((rounds) => (globalThis as any).soak.aborts(rounds, 100), rounds)
+    expect(await run(20)).toEqual({ aborted: 2000, calls: 2000, pending: 0 })
+    const early = await parent(CONNECTION)
+    expect(await run(80)).toEqual({ aborted: 10_000, calls: 10_000, pending: 0 })
+    const late = await parent(CONNECTION)
+    expectFlat(early, late, 8000, 15, 'caller and responder, aborts')
+    await context.close()
+  })
+
+  it('100,000 events, with and without a listener', async () => {
+    const { context, page } = await openHost()
+    const parent = await probe(context, page)
+    const run = (rounds: number) => page.evaluate((rounds) => (globalThis as any).soak.events(rounds, 1000), rounds)
+    expect(await run(20)).toEqual({ heard: 10_000, sent: 20_000 })
+    const early = await parent(CONNECTION)
+    expect(await run(80)).toEqual({ heard: 50_000, sent: 100_000 })
+    const late = await parent(CONNECTION)
+    expectFlat(early, late, 80_000, 4, 'emitter and listener, events')
+    await context.close()
+  })
+})

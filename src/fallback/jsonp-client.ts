@@ -124,7 +124,12 @@ function client<C extends Contract>(contract: C, options: JsonpClientOptions): R
       // Once per call: a second invocation, or one after a timeout, changes nothing.
       if (called) return
       called = true
-      const reply = parseReply(data, message.i)
+      let reply: ReturnType<typeof parseReply>
+      try {
+        reply = parseReply(data, message.i)
+      } catch {
+        // Handed over by a script, not cloned: a getter or a Proxy trap may throw, and the call must still settle.
+      }
       if (reply === undefined)
         exchange.fail(malformedReply(message.m, `${shown} did not answer with a portcullis reply`))
       else exchange.reply(reply)

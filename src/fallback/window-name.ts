@@ -38,7 +38,8 @@ export interface WindowNameClientOptions extends LimitOptions {
    * navigates the hidden frame there so that this page may read the reply.
    * It must load at this exact URL, without a redirect (`/relay` to
    * `/relay/`, http: to https:): a reply is read only from the relay page
-   * itself, so behind a redirect every call times out.
+   * itself, so behind a redirect every call times out, and a redirect to
+   * another origin would hand that origin the reply.
    */
   relayUrl: string | URL
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */

@@ -249,29 +249,29 @@ describe.skipIf(!RUNS)('soak: a long-lived page in Chromium', { timeout: 60_000 
     await context.close()
   })
 
-  it('one connection while the iframe reloads 200 times', async () => {
+  it('one connection while the iframe reloads 100 times', async () => {
     const { context, page } = await openHost()
     await addChild(page)
     const parent = await probe(context, page)
-    await page.evaluate((allow) => (globalThis as any).soak.reloads(40, allow), B)
+    await page.evaluate((allow) => (globalThis as any).soak.reloads(20, allow), B)
     const early = await parent(CONNECTION)
-    await page.evaluate((allow) => (globalThis as any).soak.reloads(160, allow), B)
+    await page.evaluate((allow) => (globalThis as any).soak.reloads(80, allow), B)
     const late = await parent(CONNECTION)
-    expectFlat(early, late, 160, 400, 'parent, iframe reloads')
+    expectFlat(early, late, 80, 400, 'parent, iframe reloads')
     expect(late.liveConnections, 'the one kept').toBe(1)
     expect(late.listeners.message, 'the one connection').toBe(1)
     await context.close()
   })
 
-  it('popups opened, connected and closed 50 times', async () => {
+  it('popups opened, connected and closed 30 times', async () => {
     const { context, page } = await openHost()
     const parent = await probe(context, page)
     const url = pageUrl(B, 'child', { b: 'soak', allow: A, target: 'opener' })
     await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(10, url, allow), [url, B])
     const early = await parent(CONNECTION)
-    await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(40, url, allow), [url, B])
+    await page.evaluate(([url, allow]) => (globalThis as any).soak.popups(20, url, allow), [url, B])
     const late = await parent(CONNECTION)
-    expectFlat(early, late, 40, 1500, 'opener, popups')
+    expectFlat(early, late, 20, 1500, 'opener, popups')
     expect(late.liveConnections).toBe(0)
     await context.close()
   })

@@ -32,7 +32,7 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
   local?: { contract: L; handlers: Handlers<L> }
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. */
   timeout?: number
-  /** How long the first handshake may take before `ready` rejects with `TimeoutError` (default 10 000). */
+  /** How long the first handshake may take before `ready` rejects with `TimeoutError` (default 10 000); `Infinity` for none. */
   connectTimeout?: number
   /** Names one of several independent connections between the same two windows (default `''`). */
   channel?: string
@@ -40,7 +40,11 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
   onRejected?: (rejection: Rejection) => void
   /** Sends handler stack traces to the caller. Off by default: stacks reveal file URLs. */
   debug?: boolean
-  /** Receives every message sent and received on the session. Off (and free) by default. */
+  /**
+   * Receives every message sent and received, handshake included (a received
+   * one once it has passed the gate, the limits and the envelope's schema).
+   * Off (and free) by default.
+   */
   trace?: TraceSink
   /**
    * Largest message, in estimated bytes (8 per value, plus string lengths,
@@ -49,7 +53,7 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
    * the work of measuring a hostile message.
    */
   maxMessageBytes?: number
-  /** Deepest nesting of a message, checked before sending and on receipt (default 100). */
+  /** Deepest nesting of a message, checked before sending and on receipt (default 100, at most 1000). */
   maxDepth?: number
 }
 

@@ -25,6 +25,7 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 /** Why the state last changed. */
 export type StateCause = 'connect' | 'handshake' | 'connect-timeout' | 'version-mismatch' | DisconnectReason
 
+/** Hears each state change, with its cause (see `onStateChange`). */
 export type StateListener = (state: ConnectionState, cause: StateCause) => void
 
 /** A live link to one peer. Returned by `connect()`. */

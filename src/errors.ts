@@ -25,7 +25,11 @@ export class PortcullisError extends Error {
   }
 }
 
-/** A message or a target came from, or would go to, an origin that is not allowed. */
+/**
+ * The handshake timed out, and the target window had spoken from an origin
+ * that is not in `allowedOrigins` (a wrong port or scheme, typically):
+ * `ready` rejects with it instead of a plain {@link TimeoutError}.
+ */
 export class OriginError extends PortcullisError {
   declare readonly code: 'ORIGIN'
   override readonly name = 'OriginError'
@@ -42,7 +46,11 @@ export interface ValidationIssue {
 
 const MAX_ISSUES = 100
 
-/** Which value failed its schema. */
+/**
+ * Which value failed its schema: a call's `arguments` or its `result`. No
+ * error carries `'event'`: an event payload that fails is dropped and
+ * reported to `onRejected`.
+ */
 export type ValidationTarget = 'arguments' | 'result' | 'event'
 
 /**
@@ -144,7 +152,10 @@ export class RemoteError extends PortcullisError {
   }
 }
 
-/** A message exceeds the size or nesting-depth limit. */
+/**
+ * A message exceeds the size or nesting-depth limit. In `portcullis/fallback`
+ * also a request URL over `maxUrlLength` or a reply over `maxReplyLength`.
+ */
 export class LimitError extends PortcullisError {
   declare readonly code: 'LIMIT'
   override readonly name = 'LimitError'
@@ -166,7 +177,7 @@ export class HandshakeError extends PortcullisError {
  * Every error portcullis throws or rejects with (but the `TypeError` and
  * `DataCloneError` of a misuse, see {@link ErrorCode}), as one union: narrow it by
  * `code`, which works where `instanceof` does not (another window's classes,
- * the CommonJS build of `portcullis/fallback`).
+ * or an app that loads one entry with `import` and the other with `require()`).
  *
  * @example
  * catch (e) {

@@ -40,7 +40,8 @@ export interface FallbackConnection<R extends Contract = EmptyContract, L extend
   readonly remote: RemoteProxy<R>
   /**
    * `'pending'` until the handshake succeeds (`'postMessage'`) or times out
-   * (`'window.name'`); `'none'` when `ready` rejected instead (an
+   * (`'window.name'`, at once with `fallback.force` or in a browser without
+   * `postMessage`); `'none'` when `ready` rejected instead (an
    * `OriginError`, a `HandshakeError`, a `DisconnectedError` when the peer
    * window is gone before the handshake, or `close()` before the choice).
    */

@@ -252,7 +252,7 @@ function embedderProblem(win: Window, allows: (origin: string) => boolean): Wind
     }
     return undefined
   }
-  // No ancestorOrigins (Firefox): the Referer of the frame's navigation names its parent only.
+  // No ancestorOrigins (older Firefox; ESR 153 has it): the Referer of the frame's navigation names its parent only.
   const referrer = win.document.referrer
   let origin: string
   try {
@@ -278,9 +278,9 @@ function embedderProblem(win: Window, allows: (origin: string) => boolean): Wind
  * that is same-origin with an ancestor of the frame may navigate it, so an
  * embedder of another origin could send this page back to itself after the
  * reply is written and read it there. The embedders are read from
- * `location.ancestorOrigins`; where a browser lacks it (Firefox), from the
- * referrer, which names the direct parent only (best effort). The page must
- * be in a frame.
+ * `location.ancestorOrigins`; where a browser lacks it (older Firefox; ESR
+ * 153 has it), from the referrer, which names the direct parent only (best
+ * effort). The page must be in a frame.
  *
  * Any page of an allowed origin can read a reply sent to it, so an allowed
  * origin must not host open redirects or untrusted pages.

@@ -9,7 +9,10 @@ import { takeTransfer } from './transfer.js'
 
 /** What a handler receives after its arguments. */
 export interface CallContext {
-  /** Fires when the caller aborts the call or it times out at the caller. */
+  /**
+   * Fires when the caller aborts the call or it times out at the caller, and
+   * when the session ends first (either side closes or unloads).
+   */
   readonly signal: AbortSignal
 }
 

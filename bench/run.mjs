@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--rounds N] [--topology cross-site|same-site] [--contenders a,b] [--no-isolation]
+// npm run bench [-- --quick] [--rounds N] [--seed N] [--topology cross-site|same-site] [--contenders a,b] [--no-isolation]
 //
 // Real-Chromium benchmark of portcullis against the raw postMessage floors,
 // Penpal and Comlink. See bench/README.md.

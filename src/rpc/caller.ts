@@ -18,14 +18,10 @@ export interface CallOptions {
 }
 
 /**
- * Sends one session message; supplied by whoever owns the open port. Given
- * `onUnsent`, it may post later (batched) and report a failed post there;
- * it may also throw at once.
- */
-/**
- * Sends one session message. With `onUnsent` it joins this turn's batch, and
- * `bytes` (what the limits walk measured of its payload) counts against the
- * one budget a batch shares.
+ * Sends one session message; supplied by whoever owns the open port. With
+ * `onUnsent` it joins this turn's batch, posts later and reports a failed post
+ * there, and `bytes` (what the limits walk measured of its payload) counts
+ * against the one budget a batch shares; it may also throw at once.
  */
 export type Send = (message: object, transfer?: Transferable[], onUnsent?: Unsent, bytes?: number) => void
 

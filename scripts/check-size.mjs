@@ -17,7 +17,7 @@ import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
 // Issue #7 asks for 3.5 KB for the core. The core measures about 12.5 KB
-// (13,145 B on 2026-11-22; the week's review fixes each added a few dozen
+// (13,202 B on 2026-11-22; the week's review fixes each added a few dozen
 // bytes, see the git log of this file, the worker's startup error in the
 // handshake's TimeoutError 0.1 KB, and making class members #private,
 // which the minifier shortens, took 0.65 KB off): about 2.4 KB of it are the
@@ -27,7 +27,7 @@ import { build } from 'esbuild'
 // features or messages, a product decision that is still open; until then
 // these budgets sit just above today's sizes so that any growth fails
 // `npm test` and has to be argued for.
-const CORE = 13_184 // 12.88 KiB; target 3,584
+const CORE = 13_248 // 12.94 KiB; target 3,584
 // What portcullis/fallback adds on top of the core (window.name client and
 // responder, connectWithFallback, JSONP client, JSONP server helper). It is
 // built on the core (connect, Caller, Responder, envelope, errors), so its own

@@ -168,6 +168,7 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
       onFailure: (error) => this.#fail(error, 'version-mismatch'),
       onRejected: setup.onRejected,
       trace: this.#trace,
+      admit: () => this.#admit(),
     })
     this.#removeHostListeners = this.#watchHost(setup.lifecycle.host)
     if (Number.isFinite(setup.connectTimeout)) this.#armConnectTimer(setup.connectTimeout)
@@ -254,6 +255,18 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     }
   }
 
+  /**
+   * An opaque peer gets one session: a handshake from a new document in its
+   * window (whoever put it there) closes the connection before it is
+   * answered, so that document is never handed a port, not even one that
+   * would only hear a close notice.
+   */
+  #admit(): boolean {
+    if (!this.#everOpened || !this.#setup.lifecycle.opaquePeer?.()) return true
+    this.#shutdown('origin-changed', false)
+    return false
+  }
+
   #openSession(transport: Transport): void {
     if (this.#currentState === 'closed') {
       closeWithNotice(transport)
@@ -261,8 +274,9 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     }
     if (this.#everOpened && this.#setup.lifecycle.opaquePeer?.()) {
       // Not the page we had a session with, whatever it claims: the peer
-      // window now holds an opaque document, which could be anyone's. It is
-      // told, so an honest one (a sandboxed widget that reloaded) stops at once.
+      // window now holds an opaque document, which could be anyone's. admit()
+      // refuses its handshake first; this catches an offer made before the
+      // first session that is adopted after it.
       closeWithNotice(transport)
       this.#shutdown('origin-changed', false)
       return

@@ -14,6 +14,8 @@ export interface HandshakeEvents {
   onRejected: RejectionSink
   /** Receives every handshake message sent and received, when tracing is on. */
   trace?: TraceSink | undefined
+  /** Asked before a new peer's SYN is answered or its ACK adopted: false drops it. */
+  admit?(): boolean
 }
 
 const FIRST_RETRY_MS = 20
@@ -149,6 +151,7 @@ export class Handshake {
   #onSyn(syn: Syn): void {
     const peer = syn.n
     if (peer === this.#nonce || peer === this.#sessionPeerNonce || this.#answered.has(peer)) return
+    if (this.#events.admit?.() === false) return
     remember(this.#answered, peer)
     if (this.#nonce > peer) this.#offerPort(peer)
     else this.#sendSyn()
@@ -182,7 +185,7 @@ export class Handshake {
     }
     // Every connection in this window sees every ACK: one for another nonce belongs to
     // another connection, which may adopt this very port, so it is left alone.
-    if (ack.n !== this.#nonce || ack.l === this.#sessionPeerNonce) return
+    if (ack.n !== this.#nonce || ack.l === this.#sessionPeerNonce || this.#events.admit?.() === false) return
     // Addressed to us by a connection on another channel between the same windows.
     if (ack.c !== this.#channel) {
       port.close()

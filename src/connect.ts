@@ -8,8 +8,16 @@ import { EndpointTransport } from './transport/endpoint-transport.js'
 import type { Endpoint, Rejection, Transport } from './transport/transport.js'
 import { WindowTransport } from './transport/window-transport.js'
 
+/**
+ * A class of the DOM lib, read off `globalThis` rather than named: a worker's
+ * code compiled with the `webworker` lib alone (no `dom`, `skipLibCheck` off)
+ * has no `HTMLIFrameElement` or `Window`, and a name it lacks would be an error
+ * in these declarations. There the class is `never`: no such target exists.
+ */
+type DomClass<K extends string> = typeof globalThis extends { readonly [P in K]: { prototype: infer T } } ? T : never
+
 /** What `connect()` can talk to. */
-export type ConnectTarget = HTMLIFrameElement | Window | MessagePort | Worker | Endpoint
+export type ConnectTarget = DomClass<'HTMLIFrameElement'> | DomClass<'Window'> | MessagePort | Worker | Endpoint
 
 /** Options of {@link connect}. */
 export interface ConnectOptions<R extends Contract = EmptyContract, L extends Contract = EmptyContract> {

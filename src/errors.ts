@@ -18,6 +18,9 @@ export type ErrorCode =
 /** Base class of every error thrown or rejected by portcullis. */
 export class PortcullisError extends Error {
   readonly code: ErrorCode
+  // Error's own `cause` is declared only by lib.es2022.error: named here too,
+  // `error.cause` type-checks for a user whose lib is older (ES2020).
+  declare cause?: unknown
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code

@@ -43,6 +43,10 @@ describe('the published types in a consumer project', () => {
     expect(diagnostics('worker.ts', { lib: ['ES2022', 'WebWorker'] })).toBe('')
   })
 
+  it('give every error its cause with a lib older than ES2022', () => {
+    expect(diagnostics('es2020.ts', { target: 'ES2020', lib: ['ES2020', 'DOM'] })).toBe('')
+  })
+
   it('type-check under the strictest common flags', () => {
     const strict = {
       lib: ['ES2022', 'DOM'],

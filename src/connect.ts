@@ -28,41 +28,41 @@ export interface ConnectOptions<R extends Contract = EmptyContract, L extends Co
    * or a subdomain pattern (`'https://*.example.com'`). Required for window
    * targets; `'*'` is refused.
    */
-  allowedOrigins?: readonly string[]
+  allowedOrigins?: readonly string[] | undefined
   /**
    * Accept the opaque origin of sandboxed and `data:` frames: list `'null'` in
    * `allowedOrigins` too. The connection stays bound to the one target window.
    */
-  allowOpaqueOrigin?: boolean
+  allowOpaqueOrigin?: boolean | undefined
   /** The contract of the peer: what we call, and the events we listen to. */
-  remote?: R
+  remote?: R | undefined
   /** What this side serves, and the events it emits. */
-  local?: { contract: L; handlers: Handlers<L> }
+  local?: { contract: L; handlers: Handlers<L> } | undefined
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. */
-  timeout?: number
+  timeout?: number | undefined
   /** How long the first handshake may take before `ready` rejects with `TimeoutError` (default 10 000); `Infinity` for none. */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /** Names one of several independent connections between the same two windows (default `''`). */
-  channel?: string
+  channel?: string | undefined
   /** Called once for each message that was dropped: wrong origin, wrong source, malformed, unknown id... */
-  onRejected?: (rejection: Rejection) => void
+  onRejected?: ((rejection: Rejection) => void) | undefined
   /** Sends handler stack traces to the caller. Off by default: stacks reveal file URLs. */
-  debug?: boolean
+  debug?: boolean | undefined
   /**
    * Receives every message sent and received, handshake included (a received
    * one once it has passed the gate, the limits and the envelope's schema).
    * Off (and free) by default.
    */
-  trace?: TraceSink
+  trace?: TraceSink | undefined
   /**
    * Largest message, in estimated bytes (8 per value, plus string lengths,
    * BigInt digits and binary byte lengths), checked before sending and on
    * receipt (default 32 MiB). Must be finite: the limit is also what bounds
    * the work of measuring a hostile message.
    */
-  maxMessageBytes?: number
+  maxMessageBytes?: number | undefined
   /** Deepest nesting of a message, checked before sending and on receipt (default 100, at most 1000). */
-  maxDepth?: number
+  maxDepth?: number | undefined
 }
 
 const DEFAULT_TIMEOUT = 10_000

@@ -21,7 +21,7 @@ export interface FallbackConnectOptions<R extends Contract = EmptyContract, L ex
   extends ConnectOptions<R, L> {
   fallback: WindowNameClientOptions & {
     /** Skip `postMessage` and use window.name at once (tests, peers known to be legacy). */
-    force?: boolean
+    force?: boolean | undefined
   }
 }
 

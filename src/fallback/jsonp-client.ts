@@ -21,11 +21,11 @@ export interface JsonpClientOptions extends LimitOptions {
   /** The endpoint served by {@link jsonpHandler} (or a compatible server); may hold a query of its own. */
   url: string | URL
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */
-  timeout?: number
+  timeout?: number | undefined
   /** Longest request URL, in characters (default 8192). Longer calls fail with `LimitError` before any script exists. */
-  maxUrlLength?: number
+  maxUrlLength?: number | undefined
   /** The document the scripts go into (default: the global `document`); the callbacks live on its window. */
-  document?: Document
+  document?: Document | undefined
 }
 
 /**

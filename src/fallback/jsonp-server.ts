@@ -55,7 +55,7 @@ export interface JsonpHandlerOptions extends LimitOptions {
    * headers; it is no access control: any non-browser client can forge both
    * headers, and JSONP responses are readable by whoever may include them.
    */
-  allowedOrigins?: readonly string[]
+  allowedOrigins?: readonly string[] | undefined
   /**
    * Sends handler stack traces, and Node system errors as they are, to the
    * client. Off by default: any site can read a JSONP reply, and both reveal
@@ -65,9 +65,9 @@ export interface JsonpHandlerOptions extends LimitOptions {
    * `readFile`), whose message and fields name files and addresses: it
    * crosses as its name and a fixed message.
    */
-  debug?: boolean
+  debug?: boolean | undefined
   /** Longest request URL served, in characters (default 8192); longer gets 414. */
-  maxUrlLength?: number
+  maxUrlLength?: number | undefined
   /**
    * Milliseconds a call may take before it is answered with a `TimeoutError`
    * and its handler's signal fires (default 10 000, the client's default
@@ -76,9 +76,9 @@ export interface JsonpHandlerOptions extends LimitOptions {
    * few connections it opens to this server (six in Chromium), and once they
    * are all taken every later call from that browser waits behind them.
    */
-  timeout?: number
+  timeout?: number | undefined
   /** Called once for each refused request (bad URL, callback, origin, method, length, arguments over the size limits). */
-  onRejected?: (rejection: JsonpRejection) => void
+  onRejected?: ((rejection: JsonpRejection) => void) | undefined
 }
 
 /**

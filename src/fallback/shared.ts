@@ -30,9 +30,9 @@ export interface LimitOptions {
    * string lengths, BigInt digits and binary byte lengths), as for
    * `connect()` (default 32 MiB, and finite). Checked before sending and on receipt.
    */
-  maxMessageBytes?: number
+  maxMessageBytes?: number | undefined
   /** Deepest nesting of a value received or sent, as for `connect()` (default 100, at most 1000). */
-  maxDepth?: number
+  maxDepth?: number | undefined
 }
 
 // connect()'s ceiling: a browser delivers deeper postMessage data as null, and

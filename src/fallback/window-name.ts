@@ -43,13 +43,13 @@ export interface WindowNameClientOptions extends LimitOptions {
    */
   relayUrl: string | URL
   /** Default per-call timeout in ms (default 10 000); `Infinity` for none. Per call: `remote.m.with({ timeout })`. */
-  timeout?: number
+  timeout?: number | undefined
   /** Longest request URL (responder URL + fragment) sent, in characters (default 8192). Longer calls fail with `LimitError` before any frame exists. */
-  maxUrlLength?: number
+  maxUrlLength?: number | undefined
   /** Longest reply read from `window.name`, in characters (default 1 MiB). */
-  maxReplyLength?: number
+  maxReplyLength?: number | undefined
   /** The document the hidden frames go into (default: the global `document`). */
-  document?: Document
+  document?: Document | undefined
 }
 
 /** The typed proxy of a window.name peer, and the switch that ends it. */
@@ -223,19 +223,19 @@ export interface ServeWindowNameOptions<C extends Contract> extends LimitOptions
    */
   allowedOrigins: readonly string[]
   /** Sends handler stack traces to the caller. Off by default. */
-  debug?: boolean
+  debug?: boolean | undefined
   /** Longest request (this page's URL) served, in characters (default 8192). */
-  maxRequestLength?: number
+  maxRequestLength?: number | undefined
   /** Longest reply written to `window.name`, in characters (default 1 MiB); a longer one becomes a `LimitError`. */
-  maxReplyLength?: number
+  maxReplyLength?: number | undefined
   /**
    * Called when a request is refused. Nothing is written and no navigation
    * happens, except for arguments over `maxMessageBytes`/`maxDepth` (reason
    * `'limit'`): as with `connect()`, the caller is then told with a `LimitError`.
    */
-  onRejected?: (rejection: WindowNameRejection) => void
+  onRejected?: ((rejection: WindowNameRejection) => void) | undefined
   /** The window this page runs in (default: the global `window`). */
-  window?: Window
+  window?: Window | undefined
 }
 
 function embedderProblem(win: Window, allows: (origin: string) => boolean): WindowNameRejection | undefined {

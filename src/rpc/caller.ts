@@ -10,11 +10,11 @@ import { forgetTransfer } from './transfer.js'
 /** Per-call options, given through `remote.method.with(options)`. */
 export interface CallOptions {
   /** Milliseconds before the call rejects with `TimeoutError`; `Infinity` for none. */
-  timeout?: number
+  timeout?: number | undefined
   /** Aborting rejects the call with `AbortError` and aborts the remote handler's signal. */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /** Objects to transfer rather than copy (see also `transfer()`). */
-  transfer?: Transferable[]
+  transfer?: Transferable[] | undefined
 }
 
 /**

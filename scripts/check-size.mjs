@@ -16,7 +16,7 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 // ---- Budgets: bytes of minified + gzip output. The one place to change them. ----
-// Issue #7 asks for 3.5 KB for the core. The core measures about 12.5 KB
+// Issue #7 asks for 3.5 KB for the core. The core measures about 12.9 KB
 // (13,202 B on 2026-11-22; the week's review fixes each added a few dozen
 // bytes, see the git log of this file, the worker's startup error in the
 // handshake's TimeoutError 0.1 KB, and making class members #private,

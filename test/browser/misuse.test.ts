@@ -72,6 +72,37 @@ describe('allowedOrigins as people write them', () => {
   })
 })
 
+describe("a component's effect run twice (React StrictMode in development)", () => {
+  it('connect(), close() and connect() again in one turn to a cross-site iframe: the second connection opens', async () => {
+    const page = await openPage(driver, pageUrl(A))
+    // One iframe per round: closing the second connection closes the child's too (peer-closed).
+    const names = ['c0', 'c1', 'c2', 'c3', 'c4']
+    await Promise.all(names.map((name) => addIframe(page, pageUrl(B, 'child', { parent: A }), name)))
+    const result = await page.evaluate(
+      async ({ childOrigin, names }) => {
+        const { portcullis, contracts } = globalThis as any
+        return Promise.all(
+          names.map(async (name, round) => {
+            const options = {
+              target: document.getElementById(name),
+              allowedOrigins: [childOrigin],
+              remote: contracts.childApi,
+            }
+            const first = portcullis.connect(options)
+            first.close()
+            const second = portcullis.connect(options)
+            const remote = await second.ready
+            return [first.state, second.state, await remote.add(round, 1)]
+          }),
+        )
+      },
+      { childOrigin: B, names },
+    )
+    expect(result).toEqual(names.map((_, round) => ['closed', 'open', round + 1]))
+    await page.close()
+  })
+})
+
 describe('an iframe that is not loaded yet', () => {
   it('inserted with no src (about:blank, of this page origin), connect() called, then src set: it connects to the page that loads', async () => {
     const page = await openPage(driver, pageUrl(A))

@@ -356,3 +356,23 @@ describe('a null target', () => {
     )
   })
 })
+
+describe("a component's effect run twice (React StrictMode in development)", () => {
+  it('connect(), close() and connect() again in one turn: the second connection opens with the peer, every time', async () => {
+    for (let round = 0; round < 20; round++) {
+      const { port1, port2 } = new MessageChannel()
+      const server = connect({ target: port2, local: { contract: cartApi, handlers: plainHandlers } })
+      conns.push(server)
+      const first = connect({ target: port1, remote: cartApi })
+      first.close()
+      const second = connect({ target: port1, remote: cartApi })
+      conns.push(second)
+      await expect(second.remote.getCart()).resolves.toEqual(['apple'])
+      expect([first.state, second.state, server.state]).toEqual(['closed', 'open', 'open'])
+      second.close()
+      server.close()
+      port1.close()
+      port2.close()
+    }
+  })
+})

@@ -275,8 +275,8 @@ export class ConnectionImpl<R extends Contract, L extends Contract> implements C
     if (this.#everOpened && this.#setup.lifecycle.opaquePeer?.()) {
       // Not the page we had a session with, whatever it claims: the peer
       // window now holds an opaque document, which could be anyone's. admit()
-      // refuses its handshake first; this catches an offer made before the
-      // first session that is adopted after it.
+      // refuses its handshake first; this catches a handshake that began
+      // before the window turned opaque (an offer its fin answers after).
       closeWithNotice(transport)
       this.#shutdown('origin-changed', false)
       return

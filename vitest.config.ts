@@ -39,6 +39,11 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'jsdom',
+          // Type-checking the consumer fixtures against zod's declarations and the
+          // seeded fuzzers take 3-8 s of CPU on a loaded 2-core machine; a synchronous
+          // test that overruns its timeout fails even though it passed (the strictest-flags
+          // fixture measured 5.0-6.8 s here under load, over vitest's 5 s default).
+          testTimeout: 30_000,
         },
       },
       {

@@ -4,7 +4,8 @@
  * in real Chromium. After each phase, and after a garbage collection:
  *
  * - the window's listeners, read with CDP `DOMDebugger.getEventListeners`;
- * - the timers still set (setTimeout/setInterval not yet fired or cleared),
+ * - the timers still set (setTimeout/setInterval not yet fired or cleared,
+ *   once the timeouts pending when the sample starts have fired or been cleared),
  *   the MessagePorts started and not closed, and the MessageChannels made,
  *   counted by an init script that wraps them before any page script runs;
  * - live connections and MessagePorts, counted with CDP `Runtime.queryObjects`;
@@ -37,11 +38,37 @@ const { A, B } = origins()
 function instrument(): void {
   const w = globalThis as any
   const timers = new Set<number>()
+  const intervals = new Set<number>()
   const started = new WeakSet<MessagePort>()
   const closed = new WeakSet<MessagePort>()
-  const stats = { channels: 0, portsStarted: 0, portsClosed: 0, timers: () => timers.size }
-  w.__soakStats = stats
   const { setTimeout: setT, setInterval: setI, clearTimeout: clearT, clearInterval: clearI } = w
+  const stats = {
+    channels: 0,
+    portsStarted: 0,
+    portsClosed: 0,
+    timers: () => timers.size,
+    /**
+     * Resolves once every setTimeout pending now has fired or been cleared.
+     * A kept connection's call-deadline timer outlives its calls until its
+     * deadline (one timer for all calls, never cleared per call: that would
+     * cost every call a clearTimeout), so without this a sample counts it or
+     * not depending on when it lands. A leaked chain of timers re-arms itself
+     * with new ids and is still counted; so is an interval, never waited for.
+     */
+    quiesce: (): Promise<void> => {
+      const waiting = [...timers].filter((id) => !intervals.has(id))
+      const deadline = performance.now() + 20_000
+      return new Promise((resolve, reject) => {
+        const poll = (): void => {
+          if (waiting.every((id) => !timers.has(id))) resolve()
+          else if (performance.now() > deadline) reject(new Error(`${waiting.length} timers never fired`))
+          else setT(poll, 10)
+        }
+        poll()
+      })
+    },
+  }
+  w.__soakStats = stats
   w.setTimeout = function (fn: unknown, ms?: number, ...args: unknown[]) {
     const id: number = setT.call(
       this,
@@ -60,6 +87,7 @@ function instrument(): void {
   w.setInterval = function (...args: unknown[]) {
     const id: number = setI.apply(this, args)
     timers.add(id)
+    intervals.add(id)
     return id
   }
   w.clearTimeout = function (id: number) {
@@ -68,6 +96,7 @@ function instrument(): void {
   }
   w.clearInterval = function (id: number) {
     timers.delete(id)
+    intervals.delete(id)
     return clearI.call(this, id)
   }
   const Channel = w.MessageChannel
@@ -129,6 +158,8 @@ async function probe(context: BrowserContext, target: Page | Frame) {
   }
   return async (connectionPrototype?: string): Promise<Sample> => {
     try {
+      const quiet = await cdp.send('Runtime.evaluate', { expression: '__soakStats.quiesce()', awaitPromise: true })
+      if (quiet.exceptionDetails) throw new Error(`the page's timers did not settle: ${quiet.exceptionDetails.text}`)
       for (let i = 0; i < 3; i++) await cdp.send('HeapProfiler.collectGarbage')
       const { listeners } = await cdp.send('DOMDebugger.getEventListeners', { objectId: await objectId('window') })
       const byType: Record<string, number> = {}

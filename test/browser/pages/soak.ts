@@ -73,11 +73,15 @@ function hostHelpers() {
     return { contract: peerApi, handlers }
   }
 
-  /** A pair of connections over one MessageChannel of this page: caller and responder in one heap. */
-  function pair(serve: Partial<Library.Handlers<typeof peerApi>> = {}) {
+  /**
+   * A pair of connections over one MessageChannel of this page: caller and
+   * responder in one heap. `timeout` is the caller's: its deadline timer,
+   * pending up to that long after the last call, is what each sample waits for.
+   */
+  function pair(serve: Partial<Library.Handlers<typeof peerApi>> = {}, timeout?: number) {
     const { port1, port2 } = new MessageChannel()
     const responder: PeerSide = connect({ target: port2, remote: hostApi, local: serving(serve) })
-    const caller: HostSide = connect({ target: port1, remote: peerApi, local: noHandlers })
+    const caller: HostSide = connect({ target: port1, remote: peerApi, local: noHandlers, timeout })
     return { caller, responder }
   }
 
@@ -119,11 +123,12 @@ function hostHelpers() {
     },
     /** Keeps one connection while the iframe reloads `n` times, a call in flight at each reload. */
     async reloads(n: number, allow: string): Promise<void> {
-      kept ??= connect({ target: iframe(), allowedOrigins: [allow], remote: peerApi, local: noHandlers })
+      // A short call timeout: the deadline timer it leaves is what each sample waits for.
+      kept ??= connect({ target: iframe(), allowedOrigins: [allow], remote: peerApi, local: noHandlers, timeout: 2000 })
       const conn = kept
       await conn.ready
       for (let i = 0; i < n; i++) {
-        const inFlight = outcome(conn.remote.slow(60_000))
+        const inFlight = outcome(conn.remote.slow.with({ timeout: 60_000 })(60_000))
         // Reconnecting first (the old page's unload notice), or straight to open if the notice was lost.
         const reopened = whenState(conn, 'open')
         iframe().src = iframe().src
@@ -240,12 +245,15 @@ function hostHelpers() {
     /** The same, aborted by the caller through a signal of its own before the timeout. */
     async aborts(rounds: number, perRound: number) {
       const state = ((globalThis as any).abortSoak ??= {
-        ...pair({
-          slow: (_ms, { signal }) =>
-            new Promise<string>(() => {
-              signal.addEventListener('abort', () => state.aborted++, { once: true })
-            }),
-        }),
+        ...pair(
+          {
+            slow: (_ms, { signal }) =>
+              new Promise<string>(() => {
+                signal.addEventListener('abort', () => state.aborted++, { once: true })
+              }),
+          },
+          2000,
+        ),
         aborted: 0,
         calls: 0,
       })
@@ -270,7 +278,7 @@ function hostHelpers() {
      * removed each round) on even rounds and with none on odd ones.
      */
     async events(rounds: number, perRound: number) {
-      const state = ((globalThis as any).eventSoak ??= { ...pair(), heard: 0, sent: 0 })
+      const state = ((globalThis as any).eventSoak ??= { ...pair({}, 5000), heard: 0, sent: 0 })
       const { caller, responder } = state as { caller: HostSide; responder: PeerSide }
       await caller.ready
       for (let r = 0; r < rounds; r++) {

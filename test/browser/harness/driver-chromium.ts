@@ -1,6 +1,6 @@
 import type { Frame, Page } from 'playwright-core'
 import { launchChromium } from './browser.js'
-import type { Context, Driver, PageHandle } from './driver.js'
+import { type Context, type Driver, type PageHandle, WAIT_MS } from './driver.js'
 
 /** Chromium: Debian's /usr/bin/chromium through playwright-core, with the flags of harness/browser.ts. */
 export async function launchChromiumDriver(): Promise<Driver> {
@@ -19,7 +19,7 @@ export async function launchChromiumDriver(): Promise<Driver> {
 function context(get: () => Frame | Page | Promise<Frame>): Context {
   return {
     evaluate: async (fn: (arg: any) => unknown, arg?: unknown) => (await get()).evaluate(fn, arg) as Promise<any>,
-    waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = 5000) => {
+    waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = WAIT_MS) => {
       await (await get()).waitForFunction(fn, arg, { timeout })
     },
     click: async (selector) => (await get()).click(selector),

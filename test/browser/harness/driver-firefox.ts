@@ -1,5 +1,5 @@
 import puppeteer, { type Browser, type Frame, type Page, type Target } from 'puppeteer-core'
-import type { Context, Driver, PageHandle } from './driver.js'
+import { type Context, type Driver, type PageHandle, WAIT_MS } from './driver.js'
 
 export const FIREFOX = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr'
 
@@ -25,7 +25,7 @@ export async function launchFirefoxDriver(): Promise<Driver> {
 function context(get: () => Promise<Frame>): Context {
   return {
     evaluate: async (fn: (arg: any) => unknown, arg?: unknown) => (await get()).evaluate(fn, arg) as Promise<any>,
-    waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = 5000) => {
+    waitFor: async (fn: (arg: any) => unknown, arg?: unknown, timeout = WAIT_MS) => {
       await (await get()).waitForFunction(fn, { timeout, polling: 16 }, arg)
     },
     click: async (selector) => (await get()).click(selector),

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { inject } from 'vitest'
-import type { Context, Driver, PageHandle } from './driver.js'
+import { type Context, type Driver, type PageHandle, WAIT_MS } from './driver.js'
 
 export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER_PATH ?? '/usr/bin/WebKitWebDriver'
 export const MINIBROWSER = process.env.MINIBROWSER_PATH ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser'
@@ -309,7 +309,7 @@ export async function launchWebKitDriver(): Promise<Driver> {
   function context(window: string, frame?: readonly string[]): Context {
     return {
       evaluate: (fn: Function, arg?: unknown) => session.evaluate(window, frame, fn, arg),
-      waitFor: (fn: Function, arg?: unknown, timeout = 5000) => session.waitFor(window, frame, fn, arg, timeout),
+      waitFor: (fn: Function, arg?: unknown, timeout = WAIT_MS) => session.waitFor(window, frame, fn, arg, timeout),
       click: (selector) =>
         session.in(window, frame, async () => {
           const element = await session.request('POST', '/element', { using: 'css selector', value: selector })

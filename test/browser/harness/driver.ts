@@ -28,7 +28,7 @@ export interface Context {
   /** Runs `fn(arg)` in this context and resolves with its (awaited) result; rejects if it throws. */
   evaluate<R>(fn: () => R): Promise<Awaited<R>>
   evaluate<R, A>(fn: (arg: A) => R, arg: A): Promise<Awaited<R>>
-  /** Resolves once `fn(arg)` returns a truthy value in this context; rejects after `timeout` ms (default 5000). */
+  /** Resolves once `fn(arg)` returns a truthy value in this context; rejects after `timeout` ms (default WAIT_MS). */
   waitFor(fn: () => unknown, arg?: undefined, timeout?: number): Promise<void>
   waitFor<A>(fn: (arg: A) => unknown, arg: A, timeout?: number): Promise<void>
   /** A real (trusted) click on the first element matching `selector` in this context: a user gesture. */
@@ -77,6 +77,12 @@ export interface Driver {
   /** Closes every window and ends the browser. */
   close(): Promise<void>
 }
+
+/**
+ * How long waitFor() waits by default: long enough for a page to load on a loaded
+ * 2-core CI machine (openPage() missed 5 s there), short of the 30 s test timeout.
+ */
+export const WAIT_MS = 20_000
 
 /** Starts the browser of `engine` (by default the one `ENGINE` names). */
 export async function launch(engine: Engine = ENGINE): Promise<Driver> {

@@ -35,6 +35,15 @@ function servePeer(label: string, channel: string): Connection<typeof hostApi, t
 
 runScenario({
   peer() {
+    // Which page the frame shows, for a parent that cannot read a cross-origin location.
+    addEventListener('message', (event) => {
+      if (event.source === window.parent && event.data?.whoShows === 1) {
+        window.parent.postMessage(
+          { shows: { label: params.get('label'), state: (t.conn as { state?: string } | undefined)?.state } },
+          '*',
+        )
+      }
+    })
     try {
       t.conn = servePeer(params.get('label') ?? 'peer', params.get('channel') ?? '')
     } catch (error) {

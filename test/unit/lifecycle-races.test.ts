@@ -325,9 +325,10 @@ describe('a handler result whose `then` getter throws', () => {
           ),
       })
       const remote: any = await A.ready
-      const call = track(remote.get.with({ timeout: 5_000 })())
-      await sleep(200)
-      expect(call.status).toBe('rejected') // a RemoteError, like any handler that throws
+      // Waited for, not slept on: a worker stalled 200 ms (load, GC) runs an expired timer
+      // before it delivers the port's messages. A RemoteError, like any handler that throws;
+      // a call left unanswered would be a TimeoutError instead, 5 s later.
+      await expect(remote.get.with({ timeout: 5_000 })()).rejects.toMatchObject({ name: 'RemoteError' })
     } finally {
       process.off('uncaughtException', onErr)
     }

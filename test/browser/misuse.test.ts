@@ -193,7 +193,8 @@ describe('a worker whose script does not load', () => {
     const message = await page.evaluate(async () => {
       const { portcullis } = globalThis as any
       const worker = new Worker('/no-such-worker.js', { type: 'module' })
-      const conn = portcullis.connect({ target: worker, connectTimeout: 500 })
+      // Time for the 404 to come back from a test server busy with other pages (a loaded CI machine).
+      const conn = portcullis.connect({ target: worker, connectTimeout: 3000 })
       try {
         await conn.ready
         return 'opened'
@@ -204,7 +205,7 @@ describe('a worker whose script does not load', () => {
       }
     })
     expect(message).toBe(
-      'TimeoutError: handshake did not complete within 500 ms; the worker failed: its script did not load (closed, connect-timeout)',
+      'TimeoutError: handshake did not complete within 3000 ms; the worker failed: its script did not load (closed, connect-timeout)',
     )
     await page.close()
   })

@@ -10,6 +10,7 @@ import { defineContract } from '../../src/contract.js'
 import { AbortError, DisconnectedError, ValidationError } from '../../src/errors.js'
 import { DEFAULT_LIMITS, type Limits } from '../../src/gate/limits.js'
 import { MAX_BATCH } from '../../src/protocol/batch.js'
+import type { TraceEntry, TraceSink } from '../../src/protocol/trace.js'
 import { Caller } from '../../src/rpc/caller.js'
 import { EventHub } from '../../src/rpc/event-hub.js'
 import { Responder, type ServedMethod } from '../../src/rpc/responder.js'
@@ -19,7 +20,7 @@ import type { Rejection } from '../../src/transport/transport.js'
 import { ManualPeer, type MemoryEnd, memoryPair, type Tracked, track, turns, until } from './helpers.js'
 
 /** A session on `end` serving take(x) (which records x and answers 0), with a caller of take. */
-function side(end: MemoryEnd, limits: Limits = DEFAULT_LIMITS) {
+function side(end: MemoryEnd, limits: Limits = DEFAULT_LIMITS, trace?: TraceSink) {
   const rejections: Rejection[] = []
   const runs: unknown[] = []
   const caller = new Caller({ take: z.number() }, 10_000, limits)
@@ -39,7 +40,7 @@ function side(end: MemoryEnd, limits: Limits = DEFAULT_LIMITS) {
     events: new EventHub({}, (r) => rejections.push(r)),
     onPeerClose: () => {},
     onRejected: (r) => rejections.push(r),
-    trace: undefined,
+    trace,
     limits,
     debug: false,
   })
@@ -112,6 +113,21 @@ describe('calls aborted or ended in the turn they were queued', () => {
     expect(b.runs).toEqual([1])
     expect(ea.posted).toEqual([{ k: 'c', i: expect.any(String), m: 'take', a: [1] }])
     expect(b.rejections).toEqual([])
+  })
+
+  it("a call aborted in the turn it was made is traced as sent (it joined the turn's post) though it never leaves", async () => {
+    const [ea, eb] = memoryPair()
+    const traced: TraceEntry[] = []
+    const a = side(ea, DEFAULT_LIMITS, (entry) => traced.push(entry))
+    side(eb)
+    const controller = new AbortController()
+    const other = track(a.caller.call('take', [1], undefined, undefined))
+    const aborted = track(a.caller.call('take', [2], { signal: controller.signal }, undefined))
+    controller.abort()
+    await until(() => other.settled && aborted.settled)
+    // What README "Hooks" says: the trace sees both calls go out, the peer only the first.
+    expect(traced.filter((e) => e.direction === 'send').map((e) => (e.message as { a: unknown }).a)).toEqual([[1], [2]])
+    expect(ea.posted).toEqual([{ k: 'c', i: expect.any(String), m: 'take', a: [1] }])
   })
 
   it('close() in the turn of 100 calls: every call rejects with DisconnectedError and no handler runs', async () => {

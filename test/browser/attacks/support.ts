@@ -3,7 +3,7 @@
  * (test/browser/pages/attacks.ts); see there for what each scenario does.
  * Written against harness/driver.ts, so the suite runs in every engine.
  */
-import { addIframe, type Context, type Driver, openPage, type PageHandle, pageUrl } from '../harness/driver.js'
+import { addIframe, type Context, type Driver, openPage, type PageHandle, pageUrl, WAIT_MS } from '../harness/driver.js'
 
 /** A page of the attacks bundle at `origin`, running `scenario` with `params`. */
 export function attackUrl(origin: string, scenario?: string, params: Record<string, string> = {}): string {
@@ -124,7 +124,7 @@ export function waitRejections(frame: Context, origin: string, n: number, reason
 export async function waitForFrame(page: PageHandle, ...names: [string, ...string[]]): Promise<Context> {
   const frame = page.frame(...names)
   // Not attached yet (it may be nested in a frame that is still loading): ask again.
-  for (let deadline = Date.now() + 5000; ; ) {
+  for (let deadline = Date.now() + WAIT_MS; ; ) {
     try {
       await frame.evaluate(() => 0)
       break

@@ -38,7 +38,7 @@ function wrapPage(page: Page): PageHandle {
       return context(async () => {
         // Right after a cross-site navigation the frame is swapped into another
         // process, and for a moment the page lists no frame by that name.
-        const deadline = Date.now() + 5000
+        const deadline = Date.now() + WAIT_MS
         for (let frame = find(); ; frame = find()) {
           if (frame) return frame
           if (Date.now() > deadline) throw new Error(`no frame named ${names.join(' > ')}`)
@@ -49,7 +49,7 @@ function wrapPage(page: Page): PageHandle {
     frameAt(selector) {
       return context(async () => {
         // As for frame(): while its document is swapped the element may have no frame.
-        const deadline = Date.now() + 5000
+        const deadline = Date.now() + WAIT_MS
         for (;;) {
           const element = await page.$(selector)
           const frame = await element?.contentFrame()

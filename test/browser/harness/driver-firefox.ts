@@ -50,21 +50,40 @@ async function childFrame(page: Page, names: string[]): Promise<Frame> {
   return parent
 }
 
+/**
+ * `find()` until it returns a frame, for up to WAIT_MS: as in Chromium's driver,
+ * a frame being navigated or swapped is missing from the tree for a moment, and
+ * reading a sibling that detaches meanwhile throws.
+ */
+async function retried(find: () => Promise<Frame>): Promise<Frame> {
+  const deadline = Date.now() + WAIT_MS
+  for (;;) {
+    try {
+      return await find()
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+}
+
 /** popup() calls, one at a time: a new window is told apart from another test's by the order it opened in. */
 let popups: Promise<unknown> = Promise.resolve()
 
 function wrapPage(browser: Browser, page: Page): PageHandle {
   return {
     ...context(async () => page.mainFrame()),
-    frame: (...names) => context(() => childFrame(page, names)),
+    frame: (...names) => context(() => retried(() => childFrame(page, names))),
     frameAt: (selector) =>
-      context(async () => {
-        const element = await page.$(selector)
-        const frame = await element?.contentFrame()
-        await element?.dispose()
-        if (!frame) throw new Error(`no frame at ${selector}`)
-        return frame
-      }),
+      context(() =>
+        retried(async () => {
+          const element = await page.$(selector)
+          const frame = await element?.contentFrame()
+          await element?.dispose()
+          if (!frame) throw new Error(`no frame at ${selector}`)
+          return frame
+        }),
+      ),
     recordConsole() {
       const lines: string[] = []
       page.on('console', (m) => lines.push(`${m.type()}: ${m.text()} (${m.location().url})`))

@@ -345,11 +345,11 @@ export async function launchWebKitDriver(): Promise<Driver> {
         const run = async () => {
           const before = new Set(await session.handles())
           await action()
-          const deadline = Date.now() + 5000
+          const deadline = Date.now() + WAIT_MS
           for (;;) {
             const opened = (await session.handles()).find((h) => !before.has(h) && !pages.has(h))
             if (opened) return wrapWindow(opened)
-            if (Date.now() > deadline) throw new Error('no window opened within 5000 ms')
+            if (Date.now() > deadline) throw new Error(`no window opened within ${WAIT_MS} ms`)
             // WebDriver classic has no events: ask again until the new window is listed.
             await new Promise((resolve) => setTimeout(resolve, 20))
           }
